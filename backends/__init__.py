@@ -1,0 +1,60 @@
+"""spikeforge.backends: a registry of backends that run a :class:`~spikeforge.compiler.Program`.
+
+Backends never import torch. Each backend registers a runner ``(program, x, probes) -> Trace``
+under its name; :func:`run` dispatches by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .trace import Trace
+
+#: backend name -> "module:function" of its runner (imported lazily).
+BACKENDS: dict[str, str] = {
+    "reference": "spikeforge.backends.reference.runtime:run_reference",
+}
+
+
+def available() -> list[str]:
+    """Names of the registered backends."""
+    return sorted(BACKENDS)
+
+
+def get_runner(name: str) -> Callable[..., Trace]:
+    """Return the runner of a backend.
+
+    Raises:
+        SpikeforgeError: Unknown backend name.
+    """
+    from spikeforge.compiler.errors import SpikeforgeError
+
+    if name not in BACKENDS:
+        raise SpikeforgeError(f"unknown backend '{name}'; available: {', '.join(available())}")
+    mod, fn = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def run(program, x: np.ndarray, backend: str = "reference", probes: Iterable[str] | None = None) -> Trace:
+    """Run a program on a backend.
+
+    Args:
+        program: A compiled :class:`~spikeforge.compiler.Program` (or a path to one).
+        x: Input, shape ``(T, B, *input_shape)``.
+        backend: Backend name (see :func:`available`).
+        probes: Node names whose values to return in ``Trace.probes``.
+
+    Returns:
+        The :class:`Trace`, in model time.
+    """
+    from spikeforge.compiler.program import Program
+
+    if not isinstance(program, Program):
+        program = Program.load(program)
+    return get_runner(backend)(program, x, probes=list(probes or []))
+
+
+__all__ = ["BACKENDS", "Trace", "available", "get_runner", "run"]

@@ -1,0 +1,1 @@
+"""The reference backend: the golden model, numpy + numba, no torch."""

@@ -1,0 +1,83 @@
+"""Compiled neuron scans (numba) for the float reference backend.
+
+Each scan runs a neuron layer over all its steps at once, given the whole input current
+``x`` shaped ``(T, B, N)``; the state arrays are updated in place so a caller can also step
+one step at a time (recurrent segments). Equations: ``docs/semantics.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from numba import njit
+except ImportError:  # pragma: no cover - the Lava worker env has no numba
+
+    def njit(*args, **kwargs):  # type: ignore[no-redef]
+        if args and callable(args[0]):
+            return args[0]
+        return lambda f: f
+
+
+@njit(cache=True, fastmath=False)
+def spiking_scan(x, a_syn, g_syn, a, g, b, vth, vreset, subtract, use_syn, i_state, v_state, v_rec, record):
+    """LIF / CUBA-LIF over ``T`` steps.
+
+    .. math::
+        i = a_{syn} i + g_{syn} x \\;(\\text{CUBA only});\\quad v = a v + g\\,i + b;\\quad
+        s = v > v_{th};\\quad v \\leftarrow v - s\\,v_{th} \\text{ or } (s ? v_{reset} : v)
+
+    Args:
+        x: Input current ``(T, B, N)``.
+        a_syn, g_syn, a, g, b, vth, vreset: Per-neuron parameters ``(N,)``.
+        subtract: Reset by subtraction (else to ``vreset``).
+        use_syn: Whether there is a synaptic current stage (CUBA).
+        i_state, v_state: State ``(B, N)``, updated in place.
+        v_rec: ``(T, B, N)`` receives the pre-reset membrane when ``record``.
+        record: Whether to fill ``v_rec``.
+
+    Returns:
+        Spikes ``(T, B, N)`` as 0.0/1.0.
+    """
+    T, B, N = x.shape
+    s = np.zeros((T, B, N))
+    for t in range(T):
+        for bi in range(B):
+            for n in range(N):
+                xin = x[t, bi, n]
+                if use_syn:
+                    xin = a_syn[n] * i_state[bi, n] + g_syn[n] * xin
+                    i_state[bi, n] = xin
+                v = a[n] * v_state[bi, n] + g[n] * xin + b[n]
+                if record:
+                    v_rec[t, bi, n] = v
+                if v > vth[n]:
+                    s[t, bi, n] = 1.0
+                    if subtract:
+                        v = v - vth[n]
+                    else:
+                        v = vreset[n]
+                v_state[bi, n] = v
+    return s
+
+
+@njit(cache=True, fastmath=False)
+def leaky_scan(x, a_syn, g_syn, a, g, b, use_syn, i_state, v_state):
+    """LI / CUBA-LI / integrator over ``T`` steps; returns the membrane ``(T, B, N)``.
+
+    .. math::
+        i = a_{syn} i + g_{syn} x \\;(\\text{CUBA only});\\quad v = a v + g\\,i + b
+    """
+    T, B, N = x.shape
+    out = np.zeros((T, B, N))
+    for t in range(T):
+        for bi in range(B):
+            for n in range(N):
+                xin = x[t, bi, n]
+                if use_syn:
+                    xin = a_syn[n] * i_state[bi, n] + g_syn[n] * xin
+                    i_state[bi, n] = xin
+                v = a[n] * v_state[bi, n] + g[n] * xin + b[n]
+                v_state[bi, n] = v
+                out[t, bi, n] = v
+    return out

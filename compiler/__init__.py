@@ -1,0 +1,39 @@
+"""spikeforge.compiler: frontend, NIR I/O, the working graph, passes and the Program.
+
+Importing this package does not import torch; :func:`trace` imports it on first use.
+"""
+
+from __future__ import annotations
+
+from .api import DEFAULT_DT, DEFAULT_METHOD, compile
+from .errors import GraphError, InputError, NIRFileError, SpikeforgeError, UnsupportedNodeError
+from .from_nir import from_nir
+from .ir import Graph, Node
+from .nir_io import load_nir, save_nir
+from .program import Program
+
+
+def trace(module, sample_input, dt: float = 1.0, method: str = "exact"):
+    """Trace a torch module to a ``nir.NIRGraph`` (see :mod:`spikeforge.compiler.frontend`)."""
+    from .frontend import trace as _trace
+
+    return _trace(module, sample_input, dt=dt, method=method)
+
+
+__all__ = [
+    "DEFAULT_DT",
+    "DEFAULT_METHOD",
+    "Graph",
+    "GraphError",
+    "InputError",
+    "NIRFileError",
+    "Node",
+    "Program",
+    "SpikeforgeError",
+    "UnsupportedNodeError",
+    "compile",
+    "from_nir",
+    "load_nir",
+    "save_nir",
+    "trace",
+]

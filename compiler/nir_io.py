@@ -1,0 +1,68 @@
+"""Reading and writing NIR files (``.nir``, HDF5) with one-line errors on bad files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import nir
+
+from .errors import NIRFileError
+
+
+def load_nir(path: str | os.PathLike) -> nir.NIRGraph:
+    """Read a NIR graph written by any NIR producer (spikeforge, snnTorch, Norse, ...).
+
+    Type checking is left to spikeforge's own validation and shape inference (many producers
+    write graphs whose declared types nir's own checker rejects although they are usable).
+
+    Args:
+        path: Path of an HDF5 NIR file.
+
+    Returns:
+        The graph, nested subgraphs and cycles included.
+
+    Raises:
+        NIRFileError: The file is missing, not HDF5, truncated, or holds no NIR graph.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise NIRFileError(f"{p}: no such file")
+    if p.is_dir():
+        raise NIRFileError(f"{p}: is a directory, expected a NIR (HDF5) file")
+    if not h5py.is_hdf5(p):
+        raise NIRFileError(f"{p}: not an HDF5 file (a NIR file is HDF5 written by nir.write)")
+    try:
+        with h5py.File(p, "r") as f:
+            if "node" not in f:
+                raise NIRFileError(f"{p}: HDF5 file without a 'node' group: not a NIR graph")
+        graph = nir.read(p, type_check=False)
+    except NIRFileError:
+        raise
+    except (OSError, KeyError, ValueError, AssertionError, TypeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise NIRFileError(f"{p}: unreadable or truncated NIR file ({msg})") from None
+    if not isinstance(graph, nir.NIRGraph):
+        raise NIRFileError(f"{p}: top-level node is {type(graph).__name__}, expected NIRGraph")
+    return graph
+
+
+def save_nir(graph: nir.NIRGraph, path: str | os.PathLike) -> None:
+    """Write a NIR graph atomically (temporary file in the same folder, then rename).
+
+    Args:
+        graph: The graph.
+        path: Destination file.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        nir.write(tmp, graph)
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,189 @@
+"""The compiled :class:`Program`: a discrete-time graph plus its timing, saved as HDF5.
+
+A Program is what backends run. It holds the discretized (and, for integer targets,
+quantized) graph, the time step, the target name, and each node's hardware-time depth.
+Files are HDF5 (never pickle), written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .errors import NIRFileError, SpikeforgeError
+from .ir import Graph, Node
+from .timing import arrival_depths
+
+FORMAT = "spikeforge-program"
+VERSION = 1
+
+
+def _to_json(v: Any) -> Any:
+    if isinstance(v, (tuple, list)):
+        return [_to_json(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {str(k): _to_json(x) for k, x in v.items()}
+    return v
+
+
+def _from_json(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_from_json(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _from_json(x) for k, x in v.items()}
+    return v
+
+
+@dataclass(frozen=True)
+class Program:
+    """A compiled, discrete-time program.
+
+    Attributes:
+        graph: The discrete graph (neuron ops ``lif``, ``cuba_lif``, ``li``, ``cuba_li``;
+            explicit ``delay`` nodes).
+        target: Target name (``"float"``, ...).
+        dt: Time step the program was discretized with.
+        method: Discretization method (``"exact"`` or ``"euler"``).
+        passes: Names of the passes that produced it, in order.
+    """
+
+    graph: Graph
+    target: str
+    dt: float
+    method: str
+    passes: tuple[str, ...] = ()
+    depths: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        depth, _, _ = arrival_depths(self.graph)
+        object.__setattr__(self, "depths", depth)
+
+    # -- convenience -------------------------------------------------------------------
+    @property
+    def input_name(self) -> str:
+        """Name of the single input node."""
+        ins = self.graph.inputs
+        if len(ins) != 1:
+            raise SpikeforgeError(f"program has {len(ins)} input nodes; sf.run supports exactly one")
+        return ins[0]
+
+    @property
+    def output_name(self) -> str:
+        """Name of the single output node."""
+        outs = self.graph.outputs
+        if len(outs) != 1:
+            raise SpikeforgeError(f"program has {len(outs)} output nodes; sf.run supports exactly one")
+        return outs[0]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Feature shape of the input (no time or batch axis)."""
+        return tuple(self.graph.nodes[self.input_name].out_shape)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Feature shape of the output."""
+        return tuple(self.graph.nodes[self.output_name].out_shape)
+
+    @property
+    def max_depth(self) -> int:
+        """Largest hardware-time shift of any node."""
+        return max(self.depths.values(), default=0)
+
+    def summary(self) -> str:
+        """A short human-readable listing of the nodes."""
+        lines = [f"Program target={self.target} dt={self.dt:g} method={self.method} nodes={len(self.graph.nodes)}"]
+        for n in self.graph.nodes.values():
+            lines.append(f"  {n.name:<28} {n.op:<10} {str(n.in_shape):>16} -> {str(n.out_shape):<16} depth={self.depths[n.name]}")
+        return "\n".join(lines)
+
+    # -- I/O -----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the program to an HDF5 file (temporary file, then rename)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = FORMAT
+                f.attrs["version"] = VERSION
+                f.attrs["target"] = self.target
+                f.attrs["dt"] = float(self.dt)
+                f.attrs["method"] = self.method
+                f.attrs["passes"] = json.dumps(list(self.passes))
+                f.attrs["metadata"] = json.dumps(_to_json(dict(self.graph.metadata)), default=str)
+                grp = f.create_group("nodes")
+                for i, n in enumerate(self.graph.nodes.values()):
+                    ng = grp.create_group(f"{i:05d}")
+                    ng.attrs["name"] = n.name
+                    ng.attrs["op"] = n.op
+                    ng.attrs["attrs"] = json.dumps(_to_json(dict(n.attrs)))
+                    ng.attrs["in_shape"] = json.dumps(_to_json(n.in_shape))
+                    ng.attrs["out_shape"] = json.dumps(_to_json(n.out_shape))
+                    pg = ng.create_group("params")
+                    for k, v in n.params.items():
+                        pg.create_dataset(k, data=np.asarray(v))
+                e = np.array([[a, b] for a, b in self.graph.edges], dtype=object).reshape(-1, 2)
+                f.create_dataset("edges", data=e.astype(h5py.string_dtype()) if e.size else np.zeros((0, 2), dtype=h5py.string_dtype()), dtype=h5py.string_dtype())
+            os.replace(tmp, p)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Program":
+        """Read a program written by :meth:`save`.
+
+        Raises:
+            NIRFileError: Missing, not HDF5, truncated, or not a spikeforge program.
+        """
+        p = Path(path)
+        if not p.exists():
+            raise NIRFileError(f"{p}: no such file")
+        if p.is_dir() or not h5py.is_hdf5(p):
+            raise NIRFileError(f"{p}: not an HDF5 file (a spikeforge program is HDF5 written by Program.save)")
+        try:
+            with h5py.File(p, "r") as f:
+                if f.attrs.get("format") != FORMAT:
+                    raise NIRFileError(f"{p}: HDF5 file is not a spikeforge program (format attribute missing); compile a .nir file first")
+                if int(f.attrs["version"]) > VERSION:
+                    raise NIRFileError(f"{p}: program format version {int(f.attrs['version'])} is newer than this spikeforge ({VERSION})")
+                nodes = []
+                for key in sorted(f["nodes"]):
+                    ng = f["nodes"][key]
+                    ins, outs = json.loads(ng.attrs["in_shape"]), json.loads(ng.attrs["out_shape"])
+                    nodes.append(
+                        Node(
+                            name=str(ng.attrs["name"]),
+                            op=str(ng.attrs["op"]),
+                            params={k: np.asarray(v[()]) for k, v in ng["params"].items()},
+                            attrs=_from_json(json.loads(ng.attrs["attrs"])),
+                            in_shape=None if ins is None else tuple(ins),
+                            out_shape=None if outs is None else tuple(outs),
+                        )
+                    )
+                edges = [(a.decode() if isinstance(a, bytes) else a, b.decode() if isinstance(b, bytes) else b) for a, b in f["edges"][()]]
+                meta = json.loads(f.attrs["metadata"])
+                prog = cls(
+                    graph=Graph({n.name: n for n in nodes}, tuple(edges), meta),
+                    target=str(f.attrs["target"]),
+                    dt=float(f.attrs["dt"]),
+                    method=str(f.attrs["method"]),
+                    passes=tuple(json.loads(f.attrs["passes"])),
+                )
+        except NIRFileError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise NIRFileError(f"{p}: unreadable or truncated spikeforge program ({msg})") from None
+        return prog
