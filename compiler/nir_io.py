@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import nir
 
-from .errors import NIRFileError
+from .errors import NIRFileError, UnsupportedNodeError
 
 
 def load_nir(path: str | os.PathLike) -> nir.NIRGraph:
@@ -38,8 +38,9 @@ def load_nir(path: str | os.PathLike) -> nir.NIRGraph:
         with h5py.File(p, "r") as f:
             if "node" not in f:
                 raise NIRFileError(f"{p}: HDF5 file without a 'node' group: not a NIR graph")
+            _check_types(f["node"], "", p)
         graph = nir.read(p, type_check=False)
-    except NIRFileError:
+    except (NIRFileError, UnsupportedNodeError):
         raise
     except (OSError, KeyError, ValueError, AssertionError, TypeError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -47,6 +48,22 @@ def load_nir(path: str | os.PathLike) -> nir.NIRGraph:
     if not isinstance(graph, nir.NIRGraph):
         raise NIRFileError(f"{p}: top-level node is {type(graph).__name__}, expected NIRGraph")
     return graph
+
+
+def _check_types(group: h5py.Group, path: str, file: Path) -> None:
+    """Name the first node whose type nir does not know (nir.read would only assert)."""
+    known = set(nir.ir.__all__) - {"NIRNode", "str2NIRNode", "dict2NIRNode"}
+    if "type" not in group:
+        raise NIRFileError(f"{file}: node '{path or '<root>'}' has no 'type' field")
+    t = group["type"][()]
+    t = t.decode("utf8") if isinstance(t, bytes) else str(t)
+    if t not in known:
+        raise UnsupportedNodeError(
+            f"{file}: node '{path or '<root>'}' has unknown type '{t}'; NIR {nir.__version__} types: {', '.join(sorted(known))}"
+        )
+    if t == "NIRGraph" and "nodes" in group:
+        for k, sub in group["nodes"].items():
+            _check_types(sub, f"{path}.{k}" if path else k, file)
 
 
 def save_nir(graph: nir.NIRGraph, path: str | os.PathLike) -> None:

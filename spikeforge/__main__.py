@@ -1,0 +1,7 @@
+"""``python -m spikeforge``."""
+
+import sys
+
+from spikeforge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,139 @@
+"""The ``spikeforge`` command line.
+
+Exit codes: 0 success, 1 verification mismatch, 2 bad input (one line on stderr, no
+traceback, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Raised inside commands for a bad argument; printed as one line, exit 2."""
+
+
+def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    os.close(fd)
+    try:
+        np.save(tmp, arr)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load_npy(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.exists():
+        raise BadInput(f"{p}: no such file")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise BadInput(f"{p}: not a readable .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def cmd_compile(a: argparse.Namespace) -> int:
+    import spikeforge as sf
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prog = sf.compile(a.model, target=a.target, dt=a.dt, method=a.method)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    prog.save(a.output)
+    if not a.quiet:
+        print(prog.summary())
+        print(f"wrote {a.output}")
+    return EXIT_OK
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    import spikeforge as sf
+
+    prog = sf.Program.load(a.program)
+    x = _load_npy(a.input)
+    t0 = time.perf_counter()
+    tr = sf.run(prog, x, backend=a.backend, probes=a.probe or [])
+    dt = time.perf_counter() - t0
+    T, B = tr.output.shape[:2]
+    print(f"ran {a.program} on '{a.backend}': T={T} B={B} in {dt:.3f} s ({tr.hw_steps} hardware steps)")
+    print(f"output {tr.output.shape}: mean {tr.output.mean():.4g}, sum {tr.output.sum():.6g}")
+    for name, v in tr.probes.items():
+        print(f"probe {name} {v.shape}: mean {v.mean():.4g}")
+    if a.output:
+        _atomic_save_npy(Path(a.output), tr.output)
+        print(f"wrote {a.output}")
+    return EXIT_OK
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from spikeforge.demo import run_demo
+
+    return run_demo(out_dir=a.out, n_samples=a.samples)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="spikeforge",
+        description="Compile spiking neural networks (NIR graphs) to discrete-time programs and run them.",
+        epilog="Exit codes: 0 ok, 1 verification mismatch, 2 bad input.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("compile", help="compile a .nir file into a program (.h5)", description="Compile a NIR graph (.nir, any producer) into a spikeforge Program (HDF5).")
+    c.add_argument("model", help="input NIR file (.nir, HDF5)")
+    c.add_argument("-o", "--output", required=True, help="output program file (.h5)")
+    c.add_argument("--target", default="float", help="compilation target (default: float)")
+    c.add_argument("--dt", type=float, default=None, help="time step in the graph's time unit; default: the graph's spikeforge.dt metadata, else 1e-3")
+    c.add_argument("--method", choices=("exact", "euler"), default=None, help="discretization: exact exponential (default) or forward Euler (snnTorch exports)")
+    c.add_argument("-q", "--quiet", action="store_true", help="do not print the program summary")
+    c.set_defaults(fn=cmd_compile)
+
+    r = sub.add_parser("run", help="run a compiled program on a backend", description="Run a Program on an input array shaped (T, B, *input_shape) saved as .npy.")
+    r.add_argument("program", help="program file written by 'spikeforge compile'")
+    r.add_argument("--input", required=True, help="input array (.npy), shape (T, B, *input_shape)")
+    r.add_argument("--backend", default="reference", help="backend (default: reference)")
+    r.add_argument("--probe", action="append", metavar="NODE", help="also report this node (repeatable)")
+    r.add_argument("-o", "--output", help="write the output trace (T, B, ...) to this .npy file")
+    r.set_defaults(fn=cmd_run)
+
+    d = sub.add_parser("demo", help="compile and run the bundled default model, print a summary", description="Compile the bundled digits model, run it on held-out 8x8 digits, and print a summary.")
+    d.add_argument("--out", default="out/demo", help="report folder (default: out/demo)")
+    d.add_argument("--samples", type=int, default=360, help="number of test digits to run (default: 360)")
+    d.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``spikeforge`` command."""
+    args = build_parser().parse_args(argv)
+    from spikeforge.compiler.errors import SpikeforgeError
+
+    try:
+        return int(args.fn(args))
+    except (SpikeforgeError, BadInput) as e:
+        print(f"spikeforge {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        print(f"spikeforge {args.command}: error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
