@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import nir
 
+from .fsutil import atomic_path
 from .errors import NIRFileError, UnsupportedNodeError
 
 
@@ -73,13 +73,5 @@ def save_nir(graph: nir.NIRGraph, path: str | os.PathLike) -> None:
         graph: The graph.
         path: Destination file.
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         nir.write(tmp, graph)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .fsutil import atomic_path
 from .errors import NIRFileError, SpikeforgeError
 from .ir import Graph, Node
 from .timing import arrival_depths
@@ -109,36 +109,27 @@ class Program:
     # -- I/O -----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write the program to an HDF5 file (temporary file, then rename)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        os.close(fd)
-        try:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["format"] = FORMAT
-                f.attrs["version"] = VERSION
-                f.attrs["target"] = self.target
-                f.attrs["dt"] = float(self.dt)
-                f.attrs["method"] = self.method
-                f.attrs["passes"] = json.dumps(list(self.passes))
-                f.attrs["metadata"] = json.dumps(_to_json(dict(self.graph.metadata)), default=str)
-                grp = f.create_group("nodes")
-                for i, n in enumerate(self.graph.nodes.values()):
-                    ng = grp.create_group(f"{i:05d}")
-                    ng.attrs["name"] = n.name
-                    ng.attrs["op"] = n.op
-                    ng.attrs["attrs"] = json.dumps(_to_json(dict(n.attrs)))
-                    ng.attrs["in_shape"] = json.dumps(_to_json(n.in_shape))
-                    ng.attrs["out_shape"] = json.dumps(_to_json(n.out_shape))
-                    pg = ng.create_group("params")
-                    for k, v in n.params.items():
-                        pg.create_dataset(k, data=np.asarray(v))
-                e = np.array([[a, b] for a, b in self.graph.edges], dtype=object).reshape(-1, 2)
-                f.create_dataset("edges", data=e.astype(h5py.string_dtype()) if e.size else np.zeros((0, 2), dtype=h5py.string_dtype()), dtype=h5py.string_dtype())
-            os.replace(tmp, p)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["version"] = VERSION
+            f.attrs["target"] = self.target
+            f.attrs["dt"] = float(self.dt)
+            f.attrs["method"] = self.method
+            f.attrs["passes"] = json.dumps(list(self.passes))
+            f.attrs["metadata"] = json.dumps(_to_json(dict(self.graph.metadata)), default=str)
+            grp = f.create_group("nodes")
+            for i, n in enumerate(self.graph.nodes.values()):
+                ng = grp.create_group(f"{i:05d}")
+                ng.attrs["name"] = n.name
+                ng.attrs["op"] = n.op
+                ng.attrs["attrs"] = json.dumps(_to_json(dict(n.attrs)))
+                ng.attrs["in_shape"] = json.dumps(_to_json(n.in_shape))
+                ng.attrs["out_shape"] = json.dumps(_to_json(n.out_shape))
+                pg = ng.create_group("params")
+                for k, v in n.params.items():
+                    pg.create_dataset(k, data=np.asarray(v))
+            e = np.array([[a, b] for a, b in self.graph.edges], dtype=object).reshape(-1, 2)
+            f.create_dataset("edges", data=e.astype(h5py.string_dtype()) if e.size else np.zeros((0, 2), dtype=h5py.string_dtype()), dtype=h5py.string_dtype())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Program":

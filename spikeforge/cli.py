@@ -7,9 +7,7 @@ traceback, nothing written).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -24,15 +22,10 @@ class BadInput(Exception):
 
 
 def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    os.close(fd)
-    try:
+    from spikeforge.compiler.fsutil import atomic_path
+
+    with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, arr)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _load_npy(path: str) -> np.ndarray:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from spikeforge.compiler.fsutil import atomic_path
 
 DATA = Path(__file__).parent / "data"
 MODEL = DATA / "lif_digits.nir"
@@ -43,10 +44,8 @@ def encode(x: np.ndarray, T: int) -> np.ndarray:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
 
 
 def _raster(path: Path, spikes: dict[str, np.ndarray], title: str) -> None:
@@ -59,16 +58,14 @@ def _raster(path: Path, spikes: dict[str, np.ndarray], title: str) -> None:
     for ax, (name, s) in zip(axes[:, 0], spikes.items()):
         t, n = np.nonzero(s)
         ax.scatter(t, n, s=6, marker="|", color="k")
-        ax.set_ylabel(f"{name}\nneuron")
+        ax.set_ylabel(f"node {name}\nneuron index")
         ax.set_xlim(-0.5, s.shape[0] - 0.5)
     axes[-1, 0].set_xlabel("model time step")
     fig.suptitle(title)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def run_demo(out_dir: str | os.PathLike = "out/demo", n_samples: int = 360, batch: int = 60) -> int:
