@@ -31,7 +31,7 @@ class NeuronLayer:
         p = node.params
 
         def flat(k, default=0.0):
-            v = p[k] if k in p else np.full(self.n, default)
+            v = p[k] if k in p else default  # a scalar broadcasts to any neuron shape
             return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=np.float64), shape or (1,)).reshape(-1))
 
         self.use_syn = "a_syn" in p

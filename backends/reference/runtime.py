@@ -68,15 +68,28 @@ class _Executor:
     def _zeros(self, name: str) -> np.ndarray:
         return np.zeros((self.TT, self.B) + tuple(self.g.nodes[name].out_shape or ()))
 
-    def _sum_in(self, name: str) -> np.ndarray:
+    def _sum_in(self, name: str, causal: bool = False) -> np.ndarray:
         preds = self.g.preds(name)
         n = self.g.nodes[name]
         if not preds:
             return np.zeros((self.TT, self.B) + tuple(n.in_shape or ()))
-        acc = self.vals[preds[0]]
+        acc = self._val(preds[0], causal)
         for p in preds[1:]:
-            acc = acc + self.vals[p]
+            acc = acc + self._val(p, causal)
         return acc
+
+    def _val(self, name: str, causal: bool) -> np.ndarray:
+        """A node's hardware-time values; with ``causal``, zero before its depth.
+
+        Hardware steps before a node's depth are negative model time: a bias there must not
+        reach anything that runs in model time (a delay would otherwise pass it on).
+        """
+        v = self.vals[name]
+        d = self.prog.depths[name]
+        if causal and d:
+            v = v.copy()
+            v[:d] = 0.0
+        return v
 
     def _layer(self, name: str):
         if name not in self.layers:
@@ -89,14 +102,21 @@ class _Executor:
         if n.op == "input":
             self.vals[name] = self.x
             return
-        inp = self._sum_in(name)
         if n.op in NEURON_OPS:
+            inp = self._sum_in(name)
             shifted = np.zeros_like(inp)
             shifted[1:] = inp[:-1]
-            self.vals[name] = self._layer(name).advance(shifted)
+            # A neuron at depth d starts at hardware step d (its model step 0): before that it
+            # holds its reset state, so neither its leak drive nor an upstream bias integrates
+            # during negative model time.
+            d = self.prog.depths[name]
+            out = np.zeros((self.TT, self.B) + tuple(n.out_shape))
+            out[d:] = self._layer(name).advance(shifted[d:])
+            self.vals[name] = out
         elif n.op == "delay":
-            self.vals[name] = _delay_full(inp, n.params["steps"])
+            self.vals[name] = _delay_full(self._sum_in(name, causal=True), n.params["steps"])
         else:
+            inp = self._sum_in(name)
             flat = inp.reshape((self.TT * self.B,) + tuple(n.in_shape))
             self.vals[name] = STATELESS[n.op](n, flat).reshape((self.TT, self.B) + tuple(n.out_shape))
 
@@ -114,6 +134,8 @@ class _Executor:
             for m in order:
                 n = g.nodes[m]
                 if n.op in NEURON_OPS:
+                    if t < self.prog.depths[m]:  # negative model time: the neuron has not started
+                        continue
                     inp = sum((self.vals[p][t - 1] for p in preds[m]), np.zeros((self.B,) + tuple(n.in_shape))) if t else np.zeros((self.B,) + tuple(n.in_shape))
                     self.vals[m][t] = self._layer(m).advance(inp[None])[0]
                 elif n.op == "delay":
@@ -122,7 +144,8 @@ class _Executor:
                     for k in np.unique(st):
                         if t - int(k) >= 0:
                             mask = st == k
-                            src = sum(self.vals[p][t - int(k)] for p in preds[m])
+                            # a source's steps before its depth are negative model time: zeros
+                            src = sum(self.vals[p][t - int(k)] * (t - int(k) >= self.prog.depths[p]) for p in preds[m])
                             out[:, mask] = src[:, mask]
                     self.vals[m][t] = out
                 else:
@@ -180,7 +203,7 @@ def run_reference(prog, x, probes: Iterable[str] = (), record_v: Iterable[str] =
     for name in record_v:
         layer = ex.layers.get(name)
         if layer is not None and layer.v_recs:
+            # the layer starts stepping at its depth, so its record begins at model step 0
             v = np.concatenate(layer.v_recs, axis=0)
-            d = prog.depths[name]
-            tr.probes[f"{name}.v"] = v[d : d + ex.T]
+            tr.probes[f"{name}.v"] = v[: ex.T]
     return tr

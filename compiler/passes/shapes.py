@@ -39,7 +39,7 @@ def _mismatch(n: Node, where: str, got: Shape, want: object) -> GraphError:
 def _same(n: Node, s: Shape, where: str) -> Node:
     params = dict(n.params)
     for k, v in params.items():
-        if np.ndim(v) and tuple(np.shape(v)) != s:
+        if tuple(np.shape(v)) != s:  # scalars (0-d) broadcast too, as the module docstring says
             try:
                 params[k] = np.broadcast_to(v, s).copy()
             except ValueError:

@@ -1,0 +1,1 @@
+"""Current-based LIF neuron (torch module in ``nn``; no torch import here)."""

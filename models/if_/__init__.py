@@ -1,0 +1,1 @@
+"""Integrate-and-fire neuron (torch module in ``nn``; no torch import here)."""

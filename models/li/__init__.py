@@ -1,0 +1,1 @@
+"""Leaky integrator readout (torch module in ``nn``; no torch import here)."""

@@ -1,0 +1,1 @@
+"""Leaky integrate-and-fire neuron (torch module in ``nn``; no torch import here)."""

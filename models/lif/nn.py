@@ -1,0 +1,69 @@
+"""Leaky integrate-and-fire torch module."""
+
+from __future__ import annotations
+
+import nir
+import numpy as np
+
+from ..base import SpikingNeuron
+from ..lowering import check_decay, decay_to_tau, gain_for_decay
+
+__all__ = ["LIF"]
+
+
+class LIF(SpikingNeuron):
+    r"""Leaky integrate-and-fire neuron.
+
+    Per step, with input current :math:`X_t`:
+
+    .. math::
+        U_t = \beta H_{t-1} + X_t, \qquad S_t = \Theta(U_t - V_{th}) \;(U_t > V_{th}),
+
+    .. math::
+        H_t = U_t - S_t V_{th} \;(\text{reset="subtract"}) \quad\text{or}\quad
+        H_t = \begin{cases} v_{reset} & S_t = 1 \\ U_t & S_t = 0 \end{cases}
+        \;(\text{reset="zero"}).
+
+    State variables: ``v`` (the post-reset membrane :math:`H`, zero at start). Output: spikes.
+
+    Args:
+        beta: Membrane decay in (0, 1), scalar or per neuron.
+        threshold: Firing threshold, scalar or per neuron.
+        reset: ``"subtract"`` or ``"zero"``.
+        v_reset: Reset potential for ``reset="zero"``.
+        shape: Neuron shape (required with ``learn_threshold`` and a scalar threshold).
+        learn_beta: Make ``beta`` trainable.
+        learn_threshold: Make the threshold trainable, one per neuron (STL).
+        surrogate: Surrogate gradient (name or object).
+        detach_reset: Stop gradients through the reset.
+        record: Keep the pre-reset membrane in ``recorded["v"]``.
+
+    Raises:
+        ValueError: ``beta`` outside (0, 1), or bad ``reset``.
+    """
+
+    state_names = ("v",)
+
+    def __init__(self, beta=0.9, threshold=1.0, reset="subtract", v_reset=0.0, *, shape=None,
+                 learn_beta=False, learn_threshold=False, surrogate="atan", detach_reset=True,
+                 record=False):
+        super().__init__(threshold, reset, v_reset, shape=shape, learn_threshold=learn_threshold,
+                         surrogate=surrogate, detach_reset=detach_reset, record=record)
+        self._add_value("beta", beta, learn_beta, decay=True)
+
+    def update(self, x_t, state):
+        u = self.beta * state["v"] + x_t
+        s = self.fire(u)
+        return s, {"v": self.reset_membrane(u, s)}, u
+
+    def to_nir(self, dt: float, method: str) -> nir.LIF:
+        """Lower to ``nir.LIF`` (``tau`` from ``beta`` per ``method``, ``r = 1/(1-beta)``)."""
+        beta = check_decay("beta", self.np_param("beta"))
+        spike, meta = self.nir_spike_kwargs()
+        return nir.LIF(
+            tau=decay_to_tau(beta, dt, method),
+            r=gain_for_decay(beta),
+            v_leak=np.zeros_like(beta),
+            metadata=meta,
+            **spike,
+        )
