@@ -44,7 +44,7 @@ def load_nir(path: str | os.PathLike) -> nir.NIRGraph:
         raise
     except (OSError, KeyError, ValueError, AssertionError, TypeError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise NIRFileError(f"{p}: unreadable or truncated NIR file ({msg})") from None
+        raise NIRFileError(f"{p}: nir {nir.__version__} cannot read this file: truncated, or a node it cannot build ({msg})") from None
     if not isinstance(graph, nir.NIRGraph):
         raise NIRFileError(f"{p}: top-level node is {type(graph).__name__}, expected NIRGraph")
     return graph

@@ -7,6 +7,7 @@ neuron shape found from the node's input.
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import networkx as nx
@@ -139,10 +140,38 @@ def _own_shape(n: Node) -> Shape | None:
 def infer_shapes(g: Graph) -> Graph:
     """Give every node its input and output feature shape.
 
+    Some producers (Norse, Rockpool) declare the Input type with the sample's batch axis,
+    e.g. ``(1, 5)`` for 5 features. When inference fails with the declared shapes and an input
+    shape starts with 1, it is retried without that axis; if that succeeds, a warning says so.
+
     Raises:
         GraphError: A shape mismatch (the node, what it got, what it expects), an input
             without a declared shape, or an unsupported op.
     """
+    try:
+        return _infer(g)
+    except GraphError as first:
+        batchy = [k for k in g.inputs if g.nodes[k].out_shape is not None and len(g.nodes[k].out_shape) > 1 and g.nodes[k].out_shape[0] == 1]
+        if not batchy:
+            raise
+        nodes = dict(g.nodes)
+        for k in batchy:
+            s = tuple(nodes[k].out_shape[1:])
+            nodes[k] = nodes[k].replace(in_shape=s, out_shape=s)
+        try:
+            out = _infer(g.replace(nodes=nodes))
+        except GraphError:
+            raise first from None
+        where = str(g.metadata.get("source", "graph"))
+        for k in batchy:
+            warnings.warn(
+                f"{where}: input '{k}' declares shape {tuple(g.nodes[k].out_shape)} including a batch axis of 1; using {tuple(nodes[k].out_shape)}",
+                stacklevel=2,
+            )
+        return out
+
+
+def _infer(g: Graph) -> Graph:
     where = str(g.metadata.get("source", "graph"))
     nodes = dict(g.nodes)
     for n in nodes.values():
