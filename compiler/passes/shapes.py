@@ -201,6 +201,13 @@ def _infer(g: Graph) -> Graph:
     missing = [k for k in nodes if k not in done]
     if missing:
         raise GraphError(f"{where}: cannot infer the shape of node(s) {', '.join(missing)}: not reachable from an input with a known shape")
+    for k in g.outputs:
+        declared = g.nodes[k].out_shape
+        if declared is not None and tuple(declared) != nodes[k].out_shape:
+            warnings.warn(
+                f"{where}: output '{k}' declares shape {tuple(declared)} but receives {nodes[k].out_shape}; using {nodes[k].out_shape}",
+                stacklevel=3,
+            )
     for a, b in g.edges:
         if nodes[a].out_shape != nodes[b].in_shape:
             raise GraphError(
