@@ -159,11 +159,16 @@ class SpikingNeuron(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the neuron over a sequence ``x`` shaped ``(T, B, *features)``."""
+        return self.run(x)
+
+    def run(self, x: torch.Tensor, feedback=None) -> torch.Tensor:
+        """Run over ``x`` (T, B, ...); with ``feedback``, step t gets ``x[t] + feedback(out[t-1])``."""
         self.check_input(x)
         state = self.init_state(x[0])
         outs, us = [], []
+        out = torch.zeros_like(x[0])
         for t in range(x.shape[0]):
-            out, state, u = self.update(x[t], state)
+            out, state, u = self.update(x[t] if feedback is None else x[t] + feedback(out), state)
             outs.append(out)
             if self.record:
                 us.append(u.detach())

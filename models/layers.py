@@ -81,19 +81,7 @@ class Recurrent(nn.Module):
             raise ValueError(
                 f"Recurrent expects (T, B, {self.rec.in_features}), got {tuple(x.shape)}"
             )
-        n = self.neuron
-        n.check_input(x)
-        state = n.init_state(x[0])
-        s_prev = torch.zeros_like(x[0])
-        outs, us = [], []
-        for t in range(x.shape[0]):
-            s_prev, state, u = n.update(x[t] + self.rec(s_prev), state)
-            outs.append(s_prev)
-            if n.record:
-                us.append(u.detach())
-        if n.record:
-            n.recorded = {"v": torch.stack(us)}
-        return torch.stack(outs)
+        return self.neuron.run(x, feedback=self.rec)
 
     def to_nir(self, dt: float, method: str) -> nir.NIRGraph:
         """Lower to a NIR subgraph ``input -> neuron <-> rec``, ``neuron -> output``."""
