@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 try:
-    from numba import njit
+    from numba import njit, prange
 except ImportError:  # pragma: no cover - the Lava worker env has no numba
+    prange = range
 
     def njit(*args, **kwargs):  # type: ignore[no-redef]
         if args and callable(args[0]):
@@ -19,7 +20,7 @@ except ImportError:  # pragma: no cover - the Lava worker env has no numba
         return lambda f: f
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, parallel=True)
 def spiking_scan(x, a_syn, g_syn, a, g, b, vth, vreset, subtract, use_syn, i_state, v_state, v_rec, record):
     """LIF / CUBA-LIF over ``T`` steps.
 
@@ -41,8 +42,8 @@ def spiking_scan(x, a_syn, g_syn, a, g, b, vth, vreset, subtract, use_syn, i_sta
     """
     T, B, N = x.shape
     s = np.zeros((T, B, N))
-    for t in range(T):
-        for bi in range(B):
+    for bi in prange(B):  # samples are independent: parallel over the batch
+        for t in range(T):
             for n in range(N):
                 xin = x[t, bi, n]
                 if use_syn:
@@ -61,7 +62,7 @@ def spiking_scan(x, a_syn, g_syn, a, g, b, vth, vreset, subtract, use_syn, i_sta
     return s
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, parallel=True)
 def leaky_scan(x, a_syn, g_syn, a, g, b, use_syn, i_state, v_state):
     """LI / CUBA-LI / integrator over ``T`` steps; returns the membrane ``(T, B, N)``.
 
@@ -70,8 +71,8 @@ def leaky_scan(x, a_syn, g_syn, a, g, b, use_syn, i_state, v_state):
     """
     T, B, N = x.shape
     out = np.zeros((T, B, N))
-    for t in range(T):
-        for bi in range(B):
+    for bi in prange(B):
+        for t in range(T):
             for n in range(N):
                 xin = x[t, bi, n]
                 if use_syn:
@@ -81,12 +82,6 @@ def leaky_scan(x, a_syn, g_syn, a, g, b, use_syn, i_state, v_state):
                 v_state[bi, n] = v
                 out[t, bi, n] = v
     return out
-
-
-try:
-    from numba import prange
-except ImportError:  # pragma: no cover
-    prange = range
 
 
 @njit(cache=True, parallel=True)

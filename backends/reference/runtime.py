@@ -104,14 +104,12 @@ class _Executor:
             return
         if n.op in NEURON_OPS:
             inp = self._sum_in(name)
-            shifted = np.zeros_like(inp)
-            shifted[1:] = inp[:-1]
-            # A neuron at depth d starts at hardware step d (its model step 0): before that it
-            # holds its reset state, so neither its leak drive nor an upstream bias integrates
-            # during negative model time.
+            # A neuron at depth d >= 1 starts at hardware step d (its model step 0), reading its
+            # input one step late (inp[d-1:-1]); before that it holds its reset state, so neither
+            # its leak drive nor an upstream bias integrates during negative model time.
             d = self.prog.depths[name]
             out = np.zeros((self.TT, self.B) + tuple(n.out_shape))
-            out[d:] = self._layer(name).advance(shifted[d:])
+            out[d:] = self._layer(name).advance(inp[d - 1 : self.TT - 1])
             self.vals[name] = out
         elif n.op == "delay":
             self.vals[name] = _delay_full(self._sum_in(name, causal=True), n.params["steps"])
