@@ -13,7 +13,7 @@ from .nir_io import load_nir, save_nir
 from .program import Program
 
 
-def trace(module, sample_input, dt: float = 1.0, method: str = "exact"):
+def trace(module, sample_input, dt: float = 1.0, method: str | None = None):
     """Trace a torch module to a ``nir.NIRGraph`` (see :mod:`spikeforge.compiler.frontend`)."""
     from .frontend import trace as _trace
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Tuple
 
 import nir
@@ -60,7 +61,7 @@ def _lower_graph(module: nn.Module, ctx: Context, stateful: Tuple[type, ...]) ->
         raise ValueError(f"cannot trace {type(module).__name__} with torch.fx: {exc}") from exc
 
 
-def trace(module: nn.Module, sample_input, dt: float = 1.0, method: str = "exact") -> nir.NIRGraph:
+def trace(module: nn.Module, sample_input, dt: float = 1.0, method: str | None = None) -> nir.NIRGraph:
     """Trace a torch spiking network into a NIR graph.
 
     The module runs once on ``sample_input`` (no gradients, eval mode, no lasting side
@@ -75,9 +76,10 @@ def trace(module: nn.Module, sample_input, dt: float = 1.0, method: str = "exact
         sample_input: An input shaped ``(T, B, *in_features)``.
         dt: Time step the continuous-time parameters are lowered for (recorded as
             ``spikeforge.dt``).
-        method: ``"exact"`` or ``"euler"`` (recorded as ``spikeforge.discretization``).
-            When the network contains snnTorch neurons, whose parameters assume forward
-            Euler, the graph is lowered and marked ``"euler"`` instead.
+        method: ``"exact"`` (default) or ``"euler"`` (recorded as
+            ``spikeforge.discretization``). When the network contains snnTorch neurons, whose
+            parameters assume forward Euler, the graph is lowered and marked ``"euler"``; an
+            explicit other method then gets a warning.
 
     Returns:
         A ``nir.NIRGraph`` with Input/Output types set from the sample and metadata
@@ -88,10 +90,17 @@ def trace(module: nn.Module, sample_input, dt: float = 1.0, method: str = "exact
             supported types).
         ValueError: Bad ``dt``/``method``/input, or the forward cannot be traced.
     """
-    dt, method = check_dt_method(dt, method)
+    requested = method
+    dt, method = check_dt_method(dt, "exact" if method is None else method)
     x = _as_input(module, sample_input)
     snn_types = _snntorch_neurons()
     if snn_types and any(isinstance(m, snn_types) for m in module.modules()):
+        if requested not in (None, "euler"):
+            warnings.warn(
+                f"trace: the network contains snnTorch neurons, whose parameters assume forward Euler; "
+                f"lowering with method='euler' instead of {requested!r}",
+                stacklevel=2,
+            )
         method = "euler"
     shapes, inner, out = record_shapes(module, x)
     paths = {id(m): (name or type(module).__name__) for name, m in module.named_modules()}

@@ -26,8 +26,10 @@ def test_leaky_synaptic_and_euler_metadata():
         snn.Synaptic(alpha=0.5, beta=0.9, reset_mechanism="zero", init_hidden=True),
     )
     dt = 1e-4
-    g = trace(net, torch.rand(T, B, 3), dt=dt, method="exact")
+    with pytest.warns(UserWarning, match="forward Euler"):
+        g = trace(net, torch.rand(T, B, 3), dt=dt, method="exact")
     assert g.metadata["spikeforge.discretization"] == "euler"
+    assert trace(net, torch.rand(T, B, 3), dt=dt).metadata["spikeforge.discretization"] == "euler"
     lif, cuba = g.nodes["_1"], g.nodes["_3"]
     assert isinstance(lif, nir.LIF) and isinstance(cuba, nir.CubaLIF)
     b = _f32(0.8)
