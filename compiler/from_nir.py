@@ -13,7 +13,7 @@ import nir
 import numpy as np
 
 from .errors import GraphError, UnsupportedNodeError
-from .ir import Graph, Node
+from .ir import Graph, Node, bypass, dedupe
 
 Converter = Callable[[str, Any], Node]
 #: NIR node class -> converter(name, nir_node) -> Node.
@@ -50,15 +50,21 @@ def _tuple(x: Any, n: int) -> tuple[int, ...]:
     return tuple(int(v) for v in a)
 
 
-def _meta_str(meta: Any, key: str, default: str) -> str:
-    if not isinstance(meta, dict) or key not in meta:
-        return default
-    v = meta[key]
+def _plain(v: Any) -> Any:
+    """A metadata value as read back from HDF5 (0-d array, bytes, numpy scalar) as plain Python."""
     if isinstance(v, np.ndarray) and v.shape == ():
         v = v[()]
     if isinstance(v, bytes):
         v = v.decode("utf8")
-    return str(v)
+    if isinstance(v, np.generic):
+        v = v.item()
+    return v
+
+
+def _meta_str(meta: Any, key: str, default: str) -> str:
+    if not isinstance(meta, dict) or key not in meta:
+        return default
+    return str(_plain(meta[key]))
 
 
 def _reset(node: Any) -> str:
@@ -265,10 +271,7 @@ def _flatten_graph(g: nir.NIRGraph, prefix: str, nodes: dict[str, Node], edges: 
 
 def _drop_identities(nodes: dict[str, Node], edges: list[tuple[str, str]]) -> tuple[dict, list]:
     for name in [k for k, n in nodes.items() if n.op == "identity"]:
-        ins = [a for a, b in edges if b == name]
-        outs = [b for a, b in edges if a == name]
-        edges = [e for e in edges if name not in e]
-        edges += [(a, b) for a in ins for b in outs]
+        edges = bypass(edges, name)
         del nodes[name]
     return nodes, edges
 
@@ -297,18 +300,7 @@ def from_nir(graph: nir.NIRGraph, where: str = "graph") -> Graph:
             if end not in nodes:
                 raise GraphError(f"{where}: edge ({a} -> {b}) names missing node '{end}'")
     nodes, edges = _drop_identities(nodes, edges)
-    seen: set = set()
-    uniq = [e for e in edges if not (e in seen or seen.add(e))]
-    meta = {}
     gm = getattr(graph, "metadata", None)
-    if isinstance(gm, dict):
-        for k, v in gm.items():
-            if isinstance(v, np.ndarray) and v.shape == ():
-                v = v[()]
-            if isinstance(v, bytes):
-                v = v.decode("utf8")
-            if isinstance(v, np.generic):
-                v = v.item()
-            meta[str(k)] = v
+    meta = {str(k): _plain(v) for k, v in gm.items()} if isinstance(gm, dict) else {}
     meta["source"] = where
-    return Graph(nodes, tuple(uniq), meta)
+    return Graph(nodes, tuple(dedupe(edges)), meta)

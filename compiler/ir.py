@@ -31,6 +31,25 @@ CONTINUOUS_NEURON_OPS = frozenset({"LIF", "CubaLIF", "IF", "LI", "CubaLI", "I"})
 SPIKING_OPS = frozenset({"lif", "cuba_lif", "threshold"})
 
 
+Edges = list[tuple[str, str]]
+
+
+def dedupe(edges: Iterable[tuple[str, str]]) -> Edges:
+    """Edges without repeats, first occurrence order kept."""
+    return list(dict.fromkeys(edges))
+
+
+def bypass(edges: Iterable[tuple[str, str]], name: str) -> Edges:
+    """Remove node ``name`` from an edge list, connecting its predecessors to its successors.
+
+    Self-loops on ``name`` are dropped; the result has no repeated edges.
+    """
+    edges = list(edges)
+    preds = [a for a, b in edges if b == name and a != name]
+    succs = [b for a, b in edges if a == name and b != name]
+    return dedupe([e for e in edges if name not in e] + [(a, b) for a in preds for b in succs])
+
+
 @dataclass(frozen=True)
 class Node:
     """One node of the working graph.

@@ -20,7 +20,7 @@ import numpy as np
 
 METHODS = ("exact", "euler")
 
-__all__ = ["METHODS", "full", "check_decay", "check_dt_method", "decay_to_tau", "gain_for_decay"]
+__all__ = ["METHODS", "full", "check_decay", "check_dt_method", "decay_to_tau", "discretize_tau", "gain_for_decay"]
 
 
 def full(value, shape: Sequence[int]) -> np.ndarray:
@@ -57,8 +57,22 @@ def check_dt_method(dt: float, method: str) -> Tuple[float, str]:
     return dt, method
 
 
+def discretize_tau(tau: np.ndarray, dt: float, method: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-step decay ``a`` and drive factor ``f`` of ``tau dv/dt = -v + ...`` (the one definition).
+
+    ``exact``: ``a = exp(-dt/tau)``, ``f = 1 - a``; ``euler``: ``a = 1 - dt/tau``, ``f = dt/tau``.
+    The ``discretize`` pass uses this; :func:`decay_to_tau` is its inverse for ``a``.
+    """
+    tau = np.asarray(tau, dtype=np.float64)
+    if method == "exact":
+        a = np.exp(-dt / tau)
+        return a, 1.0 - a
+    f = dt / tau
+    return 1.0 - f, f
+
+
 def decay_to_tau(decay: np.ndarray, dt: float, method: str) -> np.ndarray:
-    """Time constant whose discretization with ``method`` gives back ``decay``."""
+    """Time constant whose discretization with ``method`` gives back ``decay`` (inverse of :func:`discretize_tau`)."""
     dt, method = check_dt_method(dt, method)
     decay = np.asarray(decay, dtype=np.float64)
     if method == "exact":

@@ -7,29 +7,22 @@ from typing import Dict, List, Tuple
 import nir
 import numpy as np
 
+from ..ir import bypass, dedupe
 from .registry import DROP_KEY
 
-__all__ = ["remove_dropped", "rename_ports", "set_port_types", "dedupe"]
+__all__ = ["remove_dropped", "rename_ports", "set_port_types"]
 
 Edges = List[Tuple[str, str]]
-
-
-def dedupe(edges: Edges) -> Edges:
-    """Edges without repeats, first occurrence order kept."""
-    seen = set()
-    return [e for e in edges if not (e in seen or seen.add(e))]
 
 
 def remove_dropped(nodes: Dict[str, nir.NIRNode], edges: Edges) -> Tuple[Dict[str, nir.NIRNode], Edges]:
     """Remove nodes marked with ``DROP_KEY``, connecting their predecessors to their successors."""
     nodes = dict(nodes)
-    edges = list(edges)
+    edges = dedupe(edges)
     for name in [k for k, n in nodes.items() if n.metadata.get(DROP_KEY)]:
-        preds = [a for a, b in edges if b == name and a != name]
-        succs = [b for a, b in edges if a == name and b != name]
-        edges = [e for e in edges if name not in e] + [(a, b) for a in preds for b in succs]
+        edges = bypass(edges, name)
         del nodes[name]
-    return nodes, dedupe(edges)
+    return nodes, edges
 
 
 def rename_ports(nodes: Dict[str, nir.NIRNode], edges: Edges) -> Tuple[Dict[str, nir.NIRNode], Edges]:

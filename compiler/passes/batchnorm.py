@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Node
+from ..ir import Graph, Node, bypass
 
 
 def _scale_shift(bn: Node) -> tuple[np.ndarray, np.ndarray] | None:
@@ -40,7 +40,6 @@ def fold_batchnorm(g: Graph) -> Graph:
         s, sh = ss
         w = p.params["weight"] * s.reshape((-1,) + (1,) * (p.params["weight"].ndim - 1))
         nodes[p.name] = p.replace(params={**p.params, "weight": w, "bias": p.params["bias"] * s + sh}, out_shape=bn.out_shape or p.out_shape)
-        outs = [b for a, b in edges if a == name]
-        edges = [e for e in edges if name not in e] + [(p.name, o) for o in outs]
+        edges = bypass(edges, name)
         del nodes[name]
     return g.replace(nodes=nodes, edges=edges)

@@ -20,25 +20,22 @@ from typing import Callable
 
 import numpy as np
 
+from ...models.lowering import METHODS, discretize_tau
 from ..errors import GraphError
 from ..ir import Graph, Node
 
-METHODS = ("exact", "euler")
 
 
 def _leaky(tau: np.ndarray, dt: float, method: str, node: Node, where: str, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Return (decay a, drive factor f) with f = 1 - a (exact) or dt/tau (euler)."""
     if np.any(tau <= 0):
         raise GraphError(f"{where}: node '{node.name}' ({node.op}) {what} must be > 0; got min {tau.min():g}")
-    if method == "exact":
-        a = np.exp(-dt / tau)
-        return a, 1.0 - a
-    f = dt / tau
-    if np.any(f > 1.0):
+    a, f = discretize_tau(tau, dt, method)
+    if method == "euler" and np.any(f > 1.0):
         raise GraphError(
             f"{where}: node '{node.name}' ({node.op}) forward Euler is unstable: dt/{what} = {f.max():g} > 1; use a smaller dt or method='exact'"
         )
-    return 1.0 - f, f
+    return a, f
 
 
 def _spiking(n: Node) -> dict:

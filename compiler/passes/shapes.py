@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import GraphError
-from ..ir import Graph, Node
+from ..ir import CONTINUOUS_NEURON_OPS, NEURON_OPS, Graph, Node
 
 Shape = tuple[int, ...]
 #: op -> rule(node, in_shape, where) -> node with both shapes set.
@@ -126,15 +126,15 @@ def _elementwise(n: Node, s: Shape, where: str) -> Node:
     return _same(n, s, where)
 
 
+#: Ops whose full-shaped parameters fix their shape even before an input shape is known.
+SELF_SHAPED = frozenset({"scale", "threshold", "Delay", "delay", *CONTINUOUS_NEURON_OPS, *NEURON_OPS})
+
+
 def _own_shape(n: Node) -> Shape | None:
     """Shape a node defines by itself (input declaration or full-shaped parameters)."""
     if n.op == "input":
         return n.out_shape
-    if n.op in ("affine",):
-        return None
-    if n.in_shape is not None and n.op in SHAPE_RULES and n.op not in ("output", "flatten", "conv1d", "conv2d", "sumpool2d", "avgpool2d"):
-        return n.in_shape
-    return None
+    return n.in_shape if n.op in SELF_SHAPED else None
 
 
 def infer_shapes(g: Graph) -> Graph:
@@ -190,7 +190,7 @@ def _infer(g: Graph) -> Graph:
                 continue
             n = nodes[name]
             known = [nodes[p].out_shape for p in g.preds(name) if p in done]
-            s = known[0] if known else (_own_shape(n) if n.op != "input" else n.out_shape)
+            s = known[0] if known else _own_shape(n)
             if s is None:
                 continue
             nodes[name] = SHAPE_RULES[n.op](n, tuple(int(v) for v in s), where)
