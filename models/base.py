@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .lowering import check_decay, full
+from .lowering import check_decay, full, spike_fields
 from .surrogate import Surrogate, get_surrogate
 
 __all__ = ["SpikingNeuron", "State", "RESETS"]
@@ -195,10 +195,8 @@ class SpikingNeuron(nn.Module):
         ``kwargs`` holds ``v_threshold`` and ``v_reset`` (zeros for reset by subtraction,
         which is flagged by ``metadata = {"reset": "subtract"}``).
         """
-        vth = self.np_param("threshold")
-        if self.reset_mode == "subtract":
-            return {"v_threshold": vth, "v_reset": np.zeros_like(vth)}, {"reset": "subtract"}
-        return {"v_threshold": vth, "v_reset": self.np_param("v_reset")}, {}
+        v_reset = None if self.reset_mode == "subtract" else self.np_param("v_reset")
+        return spike_fields(self.np_param("threshold"), v_reset, self.reset_mode)
 
     def to_nir(self, dt: float, method: str):  # pragma: no cover - abstract
         """Lower to a continuous-time NIR node (see ``docs/semantics.md``)."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Optional
 
 import nir
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.utils import _pair
 
 from .base import SpikingNeuron
+from .lowering import recurrent_graph
 
 __all__ = ["Seq", "Recurrent", "SumPool2d"]
 
@@ -85,24 +85,12 @@ class Recurrent(nn.Module):
 
     def to_nir(self, dt: float, method: str) -> nir.NIRGraph:
         """Lower to a NIR subgraph ``input -> neuron <-> rec``, ``neuron -> output``."""
-        w = self.rec.weight.detach().cpu().to(torch.float64).numpy().copy()
-        if self.rec.bias is None:
-            rec = nir.Linear(weight=w)
-        else:
-            rec = nir.Affine(weight=w, bias=self.rec.bias.detach().cpu().to(torch.float64).numpy().copy())
-        n = self.rec.in_features
+        def np64(t):
+            return None if t is None else t.detach().cpu().to(torch.float64).numpy().copy()
+
         if self.neuron.neuron_shape is None:
-            self.neuron.neuron_shape = (n,)
-        return nir.NIRGraph(
-            nodes={
-                "input": nir.Input(input_type=np.array([n])),
-                "neuron": self.neuron.to_nir(dt, method),
-                "rec": rec,
-                "output": nir.Output(output_type=np.array([n])),
-            },
-            edges=[("input", "neuron"), ("neuron", "rec"), ("rec", "neuron"), ("neuron", "output")],
-            type_check=False,
-        )
+            self.neuron.neuron_shape = (self.rec.in_features,)
+        return recurrent_graph(self.neuron.to_nir(dt, method), np64(self.rec.weight), np64(self.rec.bias))
 
 
 class SumPool2d(nn.Module):

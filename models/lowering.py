@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from typing import Sequence, Tuple
 
+import nir
 import numpy as np
 
 METHODS = ("exact", "euler")
 
-__all__ = ["METHODS", "full", "check_decay", "check_dt_method", "decay_to_tau", "discretize_tau", "gain_for_decay"]
+__all__ = [
+    "METHODS", "full", "check_decay", "check_dt_method", "decay_to_tau", "discretize_tau", "gain_for_decay",
+    "spike_fields", "lif_node", "cuba_lif_node", "li_node", "recurrent_graph",
+]
 
 
 def full(value, shape: Sequence[int]) -> np.ndarray:
@@ -83,3 +87,52 @@ def decay_to_tau(decay: np.ndarray, dt: float, method: str) -> np.ndarray:
 def gain_for_decay(decay: np.ndarray) -> np.ndarray:
     """Resistance (or ``w_in``) ``1/(1-decay)`` giving unit discrete input gain."""
     return 1.0 / (1.0 - np.asarray(decay, dtype=np.float64))
+
+
+# ---- NIR node builders: the one lowering of each discrete neuron (torch modules and snnTorch use these)
+def spike_fields(v_threshold: np.ndarray, v_reset: np.ndarray, reset: str) -> Tuple[dict, dict]:
+    """``(kwargs, metadata)`` for the spiking part of a NIR neuron node.
+
+    Reset by subtraction is not a NIR 1.0.8 notion: it is written as ``v_reset = 0`` with
+    ``metadata = {"reset": "subtract"}``.
+    """
+    vth = np.asarray(v_threshold, dtype=np.float64)
+    if reset == "subtract":
+        return {"v_threshold": vth, "v_reset": np.zeros_like(vth)}, {"reset": "subtract"}
+    return {"v_threshold": vth, "v_reset": np.asarray(v_reset, dtype=np.float64)}, {}
+
+
+def lif_node(beta: np.ndarray, spike: Tuple[dict, dict], dt: float, method: str) -> nir.LIF:
+    """``nir.LIF`` for ``U = beta*H + X`` (``tau`` from ``beta`` per ``method``, ``r = 1/(1-beta)``)."""
+    kwargs, meta = spike
+    return nir.LIF(tau=decay_to_tau(beta, dt, method), r=gain_for_decay(beta), v_leak=np.zeros_like(beta),
+                   metadata=meta, **kwargs)
+
+
+def cuba_lif_node(alpha: np.ndarray, beta: np.ndarray, spike: Tuple[dict, dict], dt: float, method: str) -> nir.CubaLIF:
+    """``nir.CubaLIF`` for ``I = alpha*I + X; U = beta*H + I`` (``w_in = 1/(1-alpha)``, ``r = 1/(1-beta)``)."""
+    kwargs, meta = spike
+    return nir.CubaLIF(tau_syn=decay_to_tau(alpha, dt, method), tau_mem=decay_to_tau(beta, dt, method),
+                       r=gain_for_decay(beta), v_leak=np.zeros_like(beta), w_in=gain_for_decay(alpha),
+                       metadata=meta, **kwargs)
+
+
+def li_node(beta: np.ndarray, dt: float, method: str) -> nir.LI:
+    """``nir.LI`` for ``U = beta*U + X``."""
+    return nir.LI(tau=decay_to_tau(beta, dt, method), r=gain_for_decay(beta), v_leak=np.zeros_like(beta))
+
+
+def recurrent_graph(neuron: nir.NIRNode, weight: np.ndarray, bias: np.ndarray | None) -> nir.NIRGraph:
+    """A self-recurrent layer as a NIR subgraph ``input -> neuron <-> rec``, ``neuron -> output``."""
+    rec = nir.Linear(weight=weight) if bias is None else nir.Affine(weight=weight, bias=bias)
+    n = weight.shape[0]
+    return nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([n])),
+            "neuron": neuron,
+            "rec": rec,
+            "output": nir.Output(output_type=np.array([n])),
+        },
+        edges=[("input", "neuron"), ("neuron", "rec"), ("rec", "neuron"), ("neuron", "output")],
+        type_check=False,
+    )

@@ -14,7 +14,7 @@ import numpy as np
 import snntorch as snn
 import torch
 
-from ...models.lowering import check_decay, decay_to_tau, full, gain_for_decay
+from ...models.lowering import check_decay, cuba_lif_node, full, lif_node, recurrent_graph, spike_fields
 from .registry import Context, register
 
 #: snnTorch neuron types (used by ``trace`` to pick the Euler discretization).
@@ -29,28 +29,20 @@ def _np(t) -> np.ndarray:
 
 def _spike(m, ctx: Context, shape):
     mech = getattr(m, "reset_mechanism", "subtract")
+    if mech not in ("subtract", "zero"):
+        raise ctx.unsupported(m, f"reset_mechanism={mech!r}")
     vth = full(_np(m.threshold), shape)
-    if mech == "subtract":
-        return {"v_threshold": vth, "v_reset": np.zeros_like(vth)}, {"reset": "subtract"}
-    if mech == "zero":
-        return {"v_threshold": vth, "v_reset": np.zeros_like(vth)}, {}
-    raise ctx.unsupported(m, f"reset_mechanism={mech!r}")
+    return spike_fields(vth, np.zeros_like(vth), mech)
 
 
 def _lif(m, ctx: Context, shape) -> nir.LIF:
-    beta = check_decay("beta", full(_np(m.beta), shape))
-    spike, meta = _spike(m, ctx, shape)
-    return nir.LIF(tau=decay_to_tau(beta, ctx.dt, ctx.method), r=gain_for_decay(beta),
-                   v_leak=np.zeros_like(beta), metadata=meta, **spike)
+    return lif_node(check_decay("beta", full(_np(m.beta), shape)), _spike(m, ctx, shape), ctx.dt, ctx.method)
 
 
 def _cuba(m, ctx: Context, shape) -> nir.CubaLIF:
     alpha = check_decay("alpha", full(_np(m.alpha), shape))
     beta = check_decay("beta", full(_np(m.beta), shape))
-    spike, meta = _spike(m, ctx, shape)
-    return nir.CubaLIF(tau_syn=decay_to_tau(alpha, ctx.dt, ctx.method),
-                       tau_mem=decay_to_tau(beta, ctx.dt, ctx.method), r=gain_for_decay(beta),
-                       v_leak=np.zeros_like(beta), w_in=gain_for_decay(alpha), metadata=meta, **spike)
+    return cuba_lif_node(alpha, beta, _spike(m, ctx, shape), ctx.dt, ctx.method)
 
 
 @register(snn.Leaky)
@@ -68,25 +60,13 @@ def _recurrent(m, ctx: Context, neuron_fn) -> nir.NIRGraph:
         rec = m.recurrent
         if not isinstance(rec, torch.nn.Linear):
             raise ctx.unsupported(m, f"recurrent layer {type(rec).__name__}; only Linear")
-        n = rec.out_features
-        w = _np(rec.weight).copy()
-        w_rec = nir.Linear(weight=w) if rec.bias is None else nir.Affine(weight=w, bias=_np(rec.bias).copy())
+        w, b = _np(rec.weight).copy(), None if rec.bias is None else _np(rec.bias).copy()
     else:
         v = _np(m.recurrent.V)
         if v.ndim == 0:
             raise ctx.unsupported(m, "scalar V (one-to-one recurrence needs a vector V)")
-        n = v.shape[0]
-        w_rec = nir.Linear(weight=np.diag(v))
-    return nir.NIRGraph(
-        nodes={
-            "input": nir.Input(input_type=np.array([n])),
-            "neuron": neuron_fn(m, ctx, (n,)),
-            "rec": w_rec,
-            "output": nir.Output(output_type=np.array([n])),
-        },
-        edges=[("input", "neuron"), ("neuron", "rec"), ("rec", "neuron"), ("neuron", "output")],
-        type_check=False,
-    )
+        w, b = np.diag(v), None
+    return recurrent_graph(neuron_fn(m, ctx, (w.shape[0],)), w, b)
 
 
 @register(snn.RLeaky)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import nir
-import numpy as np
 
 from ..base import SpikingNeuron
-from ..lowering import check_decay, decay_to_tau, gain_for_decay
+from ..lowering import check_decay, cuba_lif_node
 
 __all__ = ["CubaLIF"]
 
@@ -61,14 +60,4 @@ class CubaLIF(SpikingNeuron):
     def to_nir(self, dt: float, method: str) -> nir.CubaLIF:
         """Lower to ``nir.CubaLIF``: ``tau_syn``/``w_in`` from ``alpha``, ``tau_mem``/``r`` from ``beta``."""
         alpha = check_decay("alpha", self.np_param("alpha"))
-        beta = check_decay("beta", self.np_param("beta"))
-        spike, meta = self.nir_spike_kwargs()
-        return nir.CubaLIF(
-            tau_syn=decay_to_tau(alpha, dt, method),
-            tau_mem=decay_to_tau(beta, dt, method),
-            r=gain_for_decay(beta),
-            v_leak=np.zeros_like(beta),
-            w_in=gain_for_decay(alpha),
-            metadata=meta,
-            **spike,
-        )
+        return cuba_lif_node(alpha, check_decay("beta", self.np_param("beta")), self.nir_spike_kwargs(), dt, method)

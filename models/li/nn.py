@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import nir
-import numpy as np
 
 from ..base import SpikingNeuron
-from ..lowering import check_decay, decay_to_tau, gain_for_decay
+from ..lowering import check_decay, li_node
 
 __all__ = ["LI"]
 
@@ -41,6 +40,4 @@ class LI(SpikingNeuron):
 
     def to_nir(self, dt: float, method: str) -> nir.LI:
         """Lower to ``nir.LI`` (``tau`` from ``beta`` per ``method``, ``r = 1/(1-beta)``)."""
-        beta = check_decay("beta", self.np_param("beta"))
-        return nir.LI(tau=decay_to_tau(beta, dt, method), r=gain_for_decay(beta),
-                      v_leak=np.zeros_like(beta))
+        return li_node(check_decay("beta", self.np_param("beta")), dt, method)

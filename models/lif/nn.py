@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import nir
-import numpy as np
 
 from ..base import SpikingNeuron
-from ..lowering import check_decay, decay_to_tau, gain_for_decay
+from ..lowering import check_decay, lif_node
 
 __all__ = ["LIF"]
 
@@ -58,12 +57,4 @@ class LIF(SpikingNeuron):
 
     def to_nir(self, dt: float, method: str) -> nir.LIF:
         """Lower to ``nir.LIF`` (``tau`` from ``beta`` per ``method``, ``r = 1/(1-beta)``)."""
-        beta = check_decay("beta", self.np_param("beta"))
-        spike, meta = self.nir_spike_kwargs()
-        return nir.LIF(
-            tau=decay_to_tau(beta, dt, method),
-            r=gain_for_decay(beta),
-            v_leak=np.zeros_like(beta),
-            metadata=meta,
-            **spike,
-        )
+        return lif_node(check_decay("beta", self.np_param("beta")), self.nir_spike_kwargs(), dt, method)
