@@ -24,11 +24,13 @@ import networkx as nx
 import numpy as np
 
 #: Ops that carry state over time. Each reads its input one step late in hardware time.
-NEURON_OPS = frozenset({"lif", "cuba_lif", "li", "cuba_li"})
+NEURON_OPS = frozenset({"lif", "cuba_lif", "li", "cuba_li", "asn", "int_lif", "int_li", "int_asn"})
+#: Integer (``target="loihi2"``) neuron ops; see ``docs/integer.md``.
+INT_NEURON_OPS = frozenset({"int_lif", "int_li", "int_asn"})
 #: Continuous (NIR) neuron types, before discretization.
-CONTINUOUS_NEURON_OPS = frozenset({"LIF", "CubaLIF", "IF", "LI", "CubaLI", "I"})
+CONTINUOUS_NEURON_OPS = frozenset({"LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "ASN"})
 #: Ops that emit spikes (binary in float mode).
-SPIKING_OPS = frozenset({"lif", "cuba_lif", "threshold"})
+SPIKING_OPS = frozenset({"lif", "cuba_lif", "threshold", "asn", "int_lif", "int_asn"})
 
 
 Edges = list[tuple[str, str]]

@@ -1,0 +1,1 @@
+"""ASN / NASN / I-LIF: adaptive spiking neurons (integer training, spike inference)."""

@@ -1,0 +1,55 @@
+"""Integer ASN / NASN / I-LIF: the normative step (numpy only).
+
+MODELS.md §1 in the integer-train / spike-infer form of ``docs/integer.md``. One spike is
+``2^p`` membrane LSBs; the synaptic input is MSB-aligned by ``<< 6`` as on Loihi.
+
+.. math::
+    U_t = \\mathrm{clip}_{24}\\big(\\mathrm{decay}(v_{t-1}, d_v) + (a_t \\ll 6) + b\\big)
+
+    c_t = \\mathrm{clip}\\big((U_t + 2^{p-1}) \\gg p,\\; \\alpha,\\; \\alpha + D\\big),\\qquad
+    v_t = U_t - (c_t \\ll p),\\qquad e_t = c_t - \\alpha \\in [0, D]
+
+State bit widths: ``v`` signed 24-bit. Parameters: ``dv`` unsigned 12-bit, ``bias`` signed
+24-bit, ``p`` (unit shift, ``1 <= p``, ``(alpha + D) << p`` within 24 bits); attrs ``alpha``,
+``D`` (graded-spike width), ``N`` (NASN normalisation, folded into the next layer).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..lif.spec import Counters
+from ..quant import ACT_SHIFT, clip24, decay
+
+STATE = {"int_asn": ("v",)}
+STATE_BITS = {"v": 24}
+PARAM_BITS = {"dv": (12, False), "bias": (24, True), "p": (5, False)}
+
+
+def init_state(batch: int, n: int) -> dict:
+    """Zero state ``{"v"}`` shaped ``(batch, n)`` (int64)."""
+    return {"v": np.zeros((batch, n), np.int64)}
+
+
+def step(state: dict, a: np.ndarray, p: dict, alpha: int, D: int, counters: Counters | None = None) -> np.ndarray:
+    """Advance one step (in place on ``state``); return the graded emission ``c - alpha``.
+
+    Args:
+        state: ``{"v"}`` int64 ``(B, N)``: the post-reset membrane, decayed at the next step.
+        a: Synaptic input ``(B, N)`` (integers).
+        p: ``dv``, ``bias``, ``p`` broadcastable to ``(N,)``.
+        alpha: Integer firing-window shift.
+        D: Window width (maximum emission).
+        counters: Receives saturation counts.
+
+    Returns:
+        Emissions in ``[0, D]`` (int64, ``(B, N)``).
+    """
+    c_ = counters if counters is not None else Counters()
+    a = np.asarray(a, dtype=np.int64)
+    unit = np.asarray(p["p"], dtype=np.int64)
+    U, ns = clip24(decay(state["v"], p["dv"]) + np.left_shift(a, ACT_SHIFT) + np.asarray(p["bias"], np.int64))
+    c_.saturate += ns
+    c = np.clip(np.right_shift(U + np.left_shift(1, unit - 1), unit), alpha, alpha + D)
+    state["v"] = U - np.left_shift(c, unit)
+    return c - alpha

@@ -1,0 +1,83 @@
+"""Integer LIF / CUBA-LIF / LI: the normative step (numpy only), bit-exact to Lava's Loihi model.
+
+Follows ``lava.proc.lif.models.PyLifModelBitAcc`` (lava-nc 0.10): current and voltage decays
+by 12-bit codes in sign-magnitude, synaptic input and threshold MSB-aligned by ``<< 6``, the
+current wrapped and the voltage saturated at 24 bits, reset to 0. ``reset="subtract"``
+(subtract ``vth << 6``) is spikeforge's extension, run on Lava by our own process model.
+
+.. math::
+    u_t = \\mathrm{wrap}_{24}\\big(\\mathrm{decay}(u_{t-1}, d_u + 1) + (a_t \\ll 6)\\big)
+
+    v_t = \\mathrm{clip}_{24}\\big(\\mathrm{decay}(h_{t-1}, d_v) + u_t + (b_m \\ll b_e)\\big),\\qquad
+    s_t = v_t > (\\vartheta \\ll 6)
+
+    h_t = 0 \\text{ (zero) or } v_t - s_t (\\vartheta \\ll 6) \\text{ (subtract) where } s_t,
+    \\text{ else } v_t
+
+State bit widths: ``u`` and ``v`` signed 24-bit. Parameters: ``du``, ``dv`` unsigned 12-bit,
+``bias_mant`` signed 13-bit, ``bias_exp`` unsigned 3-bit, ``vth`` unsigned 17-bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..quant import ACT_SHIFT, clip24, decay, wrap24
+
+#: op name -> state variables (all signed 24-bit)
+STATE = {"int_lif": ("u", "v"), "int_li": ("u", "v")}
+STATE_BITS = {"u": 24, "v": 24}
+PARAM_BITS = {"du": (12, False), "dv": (12, False), "bias_mant": (13, True), "bias_exp": (3, False), "vth": (17, False)}
+
+
+@dataclass
+class Counters:
+    """Overflow events of a run: current wraps and voltage saturations (never silent)."""
+
+    wrap: int = 0
+    saturate: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def init_state(batch: int, n: int) -> dict:
+    """Zero state ``{"u", "v"}`` shaped ``(batch, n)`` (int64)."""
+    return {"u": np.zeros((batch, n), np.int64), "v": np.zeros((batch, n), np.int64)}
+
+
+def step(state: dict, a: np.ndarray, p: dict, reset: str = "zero", spiking: bool = True, counters: Counters | None = None):
+    """Advance one step (in place on ``state``) and return the output.
+
+    Args:
+        state: ``{"u", "v"}`` int64 arrays ``(B, N)``.
+        a: Synaptic input ``(B, N)`` (integers).
+        p: ``du``, ``dv``, ``bias_mant``, ``bias_exp``, ``vth`` broadcastable to ``(N,)``.
+        reset: ``"zero"`` (Loihi) or ``"subtract"``.
+        spiking: ``False`` for ``int_li`` (no spike, output ``v``).
+        counters: Receives wrap / saturation counts.
+
+    Returns:
+        Spikes (0/1 int64) or, for ``int_li``, the voltage ``v``.
+    """
+    c = counters if counters is not None else Counters()
+    a = np.asarray(a, dtype=np.int64)
+    u, nw = wrap24(decay(state["u"], np.asarray(p["du"]) + 1) + np.left_shift(a, ACT_SHIFT))
+    bias = np.left_shift(np.asarray(p["bias_mant"], np.int64), np.asarray(p["bias_exp"], np.int64))
+    v, ns = clip24(decay(state["v"], p["dv"]) + u + bias)
+    c.wrap += nw
+    c.saturate += ns
+    state["u"] = u
+    if not spiking:
+        state["v"] = v
+        return v.copy()
+    th = np.left_shift(np.asarray(p["vth"], np.int64), ACT_SHIFT)
+    s = v > th
+    if reset == "zero":
+        v = np.where(s, 0, v)
+    elif reset == "subtract":
+        v = np.where(s, v - th, v)
+    else:
+        raise ValueError(f"reset must be 'zero' or 'subtract', got {reset!r}")
+    state["v"] = v
+    return s.astype(np.int64)
