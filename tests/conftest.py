@@ -3,11 +3,15 @@
 * A modest hypothesis profile (``ci``): property tests stay quick and deterministic.
 * ``@pytest.mark.snntorch`` tests skip, with the reason, when snnTorch cannot be imported.
 * Small fixtures used across the compiler and backend tests.
+* ``lava_python``: the interpreter of ``.venv-lava`` (made by ``scripts/setup_lava.sh``). Lava tests
+  skip with the reason when it is missing, except under ``CI=true``, where that is a failure.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,3 +45,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def rng() -> np.random.Generator:
     """A seeded random generator (a fresh one per test)."""
     return np.random.default_rng(1234)
+
+
+#: Repository root (tests/ lives directly under it).
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def lava_python() -> Path:
+    """Path of the Lava worker interpreter (``SPIKEFORGE_LAVA_VENV`` or ``.venv-lava``)."""
+    venv = Path(os.environ.get("SPIKEFORGE_LAVA_VENV", ROOT / ".venv-lava"))
+    py = venv / "bin" / "python"
+    if not py.exists():
+        msg = f"{py} not found: run `bash scripts/setup_lava.sh` (needs Python 3.10)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return py
