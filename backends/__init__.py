@@ -1,7 +1,7 @@
 """spikeforge.backends: a registry of backends that run a :class:`~spikeforge.compiler.Program`.
 
-Backends never import torch. Each backend registers a runner ``(program, x, probes) -> Trace``
-under its name; :func:`run` dispatches by name.
+Backends never import torch. Each backend registers a runner
+``(program, x, probes, **options) -> Trace`` under its name; :func:`run` dispatches by name.
 """
 
 from __future__ import annotations
@@ -38,14 +38,20 @@ def get_runner(name: str) -> Callable[..., Trace]:
     return getattr(importlib.import_module(mod), fn)
 
 
-def run(program, x: np.ndarray, backend: str = "reference", probes: Iterable[str] | None = None) -> Trace:
+def run(program, x: np.ndarray, backend: str = "reference", probes: Iterable[str] | None = None, **options) -> Trace:
     """Run a program on a backend.
+
+    Float and integer (``target="loihi2"``) programs alike: for an integer program the
+    backend quantizes ``x`` at the input node, ``Trace.probes`` hold raw integers and
+    ``Trace.output`` is dequantized (``docs/integer.md``).
 
     Args:
         program: A compiled :class:`~spikeforge.compiler.Program` (or a path to one).
         x: Input, shape ``(T, B, *input_shape)``.
         backend: Backend name (see :func:`available`).
         probes: Node names whose values to return in ``Trace.probes``.
+        **options: Backend-specific options, passed on to the runner (the reference backend
+            takes ``record_v`` and, for integer programs, ``realization``).
 
     Returns:
         The :class:`Trace`, in model time.
@@ -54,7 +60,7 @@ def run(program, x: np.ndarray, backend: str = "reference", probes: Iterable[str
 
     if not isinstance(program, Program):
         program = Program.load(program)
-    return get_runner(backend)(program, x, probes=list(probes or []))
+    return get_runner(backend)(program, x, probes=list(probes or []), **options)
 
 
 __all__ = ["BACKENDS", "Trace", "available", "get_runner", "run"]

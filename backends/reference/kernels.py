@@ -107,3 +107,44 @@ def event_affine(x, wt, bias):
                 for m in range(M):
                     y[n, m] += wt[k, m]
     return y
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def asn_scan(x, a, g, b, alpha, D, N, h_state, u_rec, record):
+    """ASN / NASN / I-LIF (float ``asn`` op, ``docs/integer.md`` "NIR form") over ``T`` steps.
+
+    .. math::
+        U = a H + g X + b;\\quad c = \\mathrm{clip}(\\lfloor U + 1/2 \\rfloor, \\alpha, \\alpha + D);
+        \\quad H = U - c;\\quad \\text{output } c / N
+
+    Args:
+        x: Input ``(T, B, N)``.
+        a, g, b: Per-neuron parameters ``(N,)``.
+        alpha: Firing-window shift.
+        D: Window width.
+        N: Output normalisation (NASN; 1 for ASN).
+        h_state: Post-reset membrane ``(B, N)``, updated in place.
+        u_rec: ``(T, B, N)`` receives ``U`` (before the reset) when ``record``.
+        record: Whether to fill ``u_rec``.
+
+    Returns:
+        ``c / N`` shaped ``(T, B, N)``.
+    """
+    T, B, M = x.shape
+    out = np.zeros((T, B, M))
+    lo = float(alpha)
+    hi = float(alpha + D)
+    for bi in prange(B):
+        for t in range(T):
+            for n in range(M):
+                u = a[n] * h_state[bi, n] + g[n] * x[t, bi, n] + b[n]
+                if record:
+                    u_rec[t, bi, n] = u
+                c = np.floor(u + 0.5)
+                if c < lo:
+                    c = lo
+                elif c > hi:
+                    c = hi
+                h_state[bi, n] = u - c
+                out[t, bi, n] = c / N
+    return out
