@@ -4,6 +4,11 @@ Every neuron module maps a sequence ``x`` shaped ``(T, B, *features)`` to an out
 the same shape by looping a per-step update over time (``docs/semantics.md``). The discrete
 parameters (decays ``beta``/``alpha``, ``threshold``) are torch buffers, or ``nn.Parameter``
 when learnable; ``.double()`` converts them with the module.
+
+A neuron whose ``grid_exp`` is set (by :class:`~spikeforge.models.qat.QSequential`) runs in
+*integer-train mode*: its membrane stays on the grid ``2^grid_exp`` and follows the integer
+step of ``docs/integer.md`` exactly (straight-through gradients). With ``grid_exp = None``
+(the default) it is the plain float neuron.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import qtorch
 from .lowering import check_decay, full, spike_fields
 from .surrogate import Surrogate, get_surrogate
 
@@ -59,10 +65,15 @@ class SpikingNeuron(nn.Module):
         neuron_shape: Feature shape seen by the last forward (or ``shape``), used by
             :meth:`to_nir`.
         recorded: Dict of recorded sequences of the last forward (when ``record``).
+        grid_exp: ``None`` (float neuron) or an int64 tensor broadcastable to the neuron shape:
+            the membrane grid exponent ``-p`` of the integer-train mode (set by ``QSequential``
+            from the preceding quantized synapse: ``e_row + src_exp - 6``).
     """
 
     state_names: Tuple[str, ...] = ("v",)
     spiking: bool = True
+    #: Whether the module implements the integer-train mode (``grid_exp``).
+    integer_train: bool = False
 
     def __init__(
         self,
@@ -77,6 +88,8 @@ class SpikingNeuron(nn.Module):
         record: bool = False,
     ):
         super().__init__()
+        self.grid_exp: Optional[torch.Tensor] = None
+        self._grid_cache: Optional[tuple] = None
         self.shape = tuple(int(s) for s in shape) if shape is not None else None
         self.neuron_shape: Optional[Tuple[int, ...]] = self.shape
         self.record = bool(record)
@@ -133,16 +146,78 @@ class SpikingNeuron(nn.Module):
         out, state, _ = self.update(x_t, state)
         return out, state
 
-    def fire(self, u: torch.Tensor) -> torch.Tensor:
+    def fire(self, u: torch.Tensor, threshold: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Spikes ``S = U > threshold`` (float 0/1) with the surrogate gradient."""
-        return self.surrogate(u - self.threshold)
+        return self.surrogate(u - (self.threshold if threshold is None else threshold))
 
-    def reset_membrane(self, u: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    def reset_membrane(self, u: torch.Tensor, s: torch.Tensor, threshold: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Membrane after the reset, ``H``, from pre-reset ``U`` and spikes ``S``."""
         r = s.detach() if self.detach_reset else s
         if self.reset_mode == "subtract":
-            return u - r * self.threshold
+            return u - r * (self.threshold if threshold is None else threshold)
         return u * (1.0 - r) + r * self.v_reset
+
+    # ----------------------------------------------------------------- integer-train mode
+    def check_integer(self) -> None:
+        """Raise unless this neuron can run in integer-train mode (called when a grid is set)."""
+        if not self.integer_train:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no integer-train mode (supported: ASN, NASN, ILIF, LIF, IF, LI)"
+            )
+        if self.reset_mode == "zero" and bool(torch.any(self.v_reset != 0)):
+            raise ValueError(
+                f"{type(self).__name__}: the integer-train mode resets to zero (Loihi); v_reset must be 0"
+            )
+
+    def grid(self, like: torch.Tensor) -> Optional[qtorch.Grid]:
+        """The membrane grid on ``like``'s device, or ``None`` in float mode (``grid_exp is None``)."""
+        g = self.grid_exp
+        if g is None:
+            return None
+        cache = self._grid_cache
+        if cache is None or cache[0] is not g or cache[1] != like.device:
+            self.check_integer()
+            cache = (g, like.device, qtorch.Grid(g, like.device))
+            self._grid_cache = cache
+        return cache[2]
+
+    def integrate(self, h: torch.Tensor, x_t: torch.Tensor, beta: Optional[torch.Tensor] = None) -> torch.Tensor:
+        r"""Pre-spike membrane :math:`U = \beta H + X` (``beta=None``: no leak).
+
+        In integer-train mode the value is the integer step on the grid,
+        ``U = clip24(decay(H, d) + X)`` with ``d = decay_code(beta)`` (Loihi's truncating
+        decay), ``H`` and ``X`` in grid units (``X`` rounded half up onto the grid); the
+        gradient is that of the float expression.
+        """
+        u = x_t + (h if beta is None else beta * h)
+        grid = self.grid(x_t)
+        if grid is None:
+            return u
+        h_int = grid.to_int(h)
+        if beta is not None:
+            h_int = qtorch.decay(h_int, qtorch.decay_code(beta).to(h_int.device))
+        return qtorch.exact(u, grid.to_real(qtorch.clip24(h_int + grid.to_int(x_t)), u.dtype))
+
+    def active_threshold(self, like: torch.Tensor) -> torch.Tensor:
+        """The threshold in use: ``threshold``, or in integer-train mode the quantized
+        ``theta_q = clamp(round(theta / 2^(g+6)), 0, 2^17 - 1) * 2^(g+6)`` (straight-through)."""
+        grid = self.grid(like)
+        if grid is None:
+            return self.threshold
+        return qtorch.exact(self.threshold, qtorch.quant_threshold(self.threshold, grid.exp))
+
+    def quant_decay(self, beta: torch.Tensor) -> np.ndarray:
+        """Decay as the compiler will realize it: ``beta`` in float mode, else ``(4096 - d) / 4096``."""
+        if self.grid_exp is None:
+            return self.np_param_value(beta)
+        return self.np_param_value(qtorch.decay_factor(qtorch.decay_code(beta)))
+
+    def export_threshold(self) -> np.ndarray:
+        """Threshold for the NIR export (full shape): ``theta`` or, in integer-train mode, ``theta_q``."""
+        if self.grid_exp is None:
+            return self.np_param("threshold")
+        th = qtorch.quant_threshold(self.threshold, torch.as_tensor(self.grid_exp).to(self.threshold.device))
+        return self.np_param_value(th)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Check ``x`` is ``(T, B, *features)`` and remember the feature shape."""
@@ -186,17 +261,21 @@ class SpikingNeuron(nn.Module):
 
     def np_param(self, name: str, shape: Optional[Sequence[int]] = None) -> np.ndarray:
         """Parameter ``name`` as a float64 array of the full neuron shape."""
-        value = getattr(self, name).detach().cpu().to(torch.float64).numpy()
+        return self.np_param_value(getattr(self, name), shape)
+
+    def np_param_value(self, value: torch.Tensor, shape: Optional[Sequence[int]] = None) -> np.ndarray:
+        """A tensor broadcast to the full neuron shape as a float64 array."""
+        value = value.detach().cpu().to(torch.float64).numpy()
         return full(value, self._nir_shape() if shape is None else shape)
 
     def nir_spike_kwargs(self) -> Tuple[dict, dict]:
         """``(kwargs, metadata)`` for the spiking part of a NIR neuron node.
 
-        ``kwargs`` holds ``v_threshold`` and ``v_reset`` (zeros for reset by subtraction,
-        which is flagged by ``metadata = {"reset": "subtract"}``).
+        ``kwargs`` holds ``v_threshold`` (``theta_q`` in integer-train mode) and ``v_reset``
+        (zeros for reset by subtraction, which is flagged by ``metadata = {"reset": "subtract"}``).
         """
         v_reset = None if self.reset_mode == "subtract" else self.np_param("v_reset")
-        return spike_fields(self.np_param("threshold"), v_reset, self.reset_mode)
+        return spike_fields(self.export_threshold(), v_reset, self.reset_mode)
 
     def to_nir(self, dt: float, method: str):  # pragma: no cover - abstract
         """Lower to a continuous-time NIR node (see ``docs/semantics.md``)."""

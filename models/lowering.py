@@ -23,7 +23,7 @@ METHODS = ("exact", "euler")
 
 __all__ = [
     "METHODS", "full", "check_decay", "check_dt_method", "decay_to_tau", "discretize_tau", "gain_for_decay",
-    "spike_fields", "lif_node", "cuba_lif_node", "li_node", "recurrent_graph",
+    "spike_fields", "lif_node", "cuba_lif_node", "li_node", "leaky_node", "recurrent_graph",
 ]
 
 
@@ -120,6 +120,29 @@ def cuba_lif_node(alpha: np.ndarray, beta: np.ndarray, spike: Tuple[dict, dict],
 def li_node(beta: np.ndarray, dt: float, method: str) -> nir.LI:
     """``nir.LI`` for ``U = beta*U + X``."""
     return nir.LI(tau=decay_to_tau(beta, dt, method), r=gain_for_decay(beta), v_leak=np.zeros_like(beta))
+
+
+def leaky_node(beta: np.ndarray, spike: Tuple[dict, dict] | None, dt: float, method: str) -> nir.NIRNode:
+    """``U = beta*H + X`` with ``beta`` in (0, 1] (e.g. a quantized decay ``(4096 - d)/4096``).
+
+    Spiking (``spike`` given): ``nir.IF`` when every ``beta == 1``, else :func:`lif_node`.
+    Non-spiking (``spike=None``): ``nir.I`` when every ``beta == 1``, else :func:`li_node`.
+
+    Raises:
+        ValueError: Some but not all entries are 1, or an entry is outside (0, 1].
+    """
+    beta = np.asarray(beta, dtype=np.float64)
+    if np.all(beta == 1.0):
+        dt, _ = check_dt_method(dt, method)
+        r = np.full(beta.shape, 1.0 / dt)
+        if spike is None:
+            return nir.I(r=r)
+        kwargs, meta = spike
+        return nir.IF(r=r, metadata=meta, **kwargs)
+    if np.any(beta == 1.0):
+        raise ValueError("a decay of exactly 1 (no leak) for some neurons of a layer but not all cannot be lowered")
+    beta = check_decay("beta", beta)
+    return li_node(beta, dt, method) if spike is None else lif_node(beta, spike, dt, method)
 
 
 def recurrent_graph(neuron: nir.NIRNode, weight: np.ndarray, bias: np.ndarray | None) -> nir.NIRGraph:

@@ -6,6 +6,7 @@ and spikeforge neuron lowerings (snnTorch's are added when snnTorch is loaded).
 """
 
 from . import neurons as _neurons  # noqa: F401  (registers lowerings)
+from . import qat_layers as _qat_layers  # noqa: F401  (registers lowerings)
 from . import torch_layers as _torch_layers  # noqa: F401  (registers lowerings)
 from .errors import UnsupportedModuleError
 from .registry import LOWERINGS, register, supported_types

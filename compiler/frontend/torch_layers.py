@@ -39,14 +39,19 @@ def _drop(m: nn.Module, ctx: Context) -> nir.NIRNode:
     return dropped(_arr(ctx.in_shape(m)))
 
 
-@register(nn.Linear)
-def _linear(m: nn.Linear, ctx: Context) -> nir.NIRNode:
+def linear_node(m: nn.Linear, ctx: Context, w: np.ndarray, b: np.ndarray | None, metadata: dict | None = None) -> nir.NIRNode:
+    """``nir.Linear`` (no bias) or ``nir.Affine`` for a linear layer with weights ``w``, bias ``b``."""
     if len(ctx.in_shape(m)) != 1:
         raise ctx.unsupported(m, f"Linear on feature shape {ctx.in_shape(m)}; flatten to 1-D first")
-    w = _np(m.weight)
-    if m.bias is None:
-        return nir.Linear(weight=w)
-    return nir.Affine(weight=w, bias=_np(m.bias))
+    meta = dict(metadata or {})
+    if b is None:
+        return nir.Linear(weight=w, metadata=meta)
+    return nir.Affine(weight=w, bias=b, metadata=meta)
+
+
+@register(nn.Linear)
+def _linear(m: nn.Linear, ctx: Context) -> nir.NIRNode:
+    return linear_node(m, ctx, _np(m.weight), None if m.bias is None else _np(m.bias))
 
 
 def _conv_common(m: nn.Module, ctx: Context):
@@ -65,14 +70,20 @@ def _conv1d(m: nn.Conv1d, ctx: Context) -> nir.NIRNode:
     return _with_types(node, m, ctx)
 
 
-@register(nn.Conv2d)
-def _conv2d(m: nn.Conv2d, ctx: Context) -> nir.NIRNode:
-    w, b = _conv_common(m, ctx)
+def conv2d_node(m: nn.Conv2d, ctx: Context, w: np.ndarray, b: np.ndarray, metadata: dict | None = None) -> nir.NIRNode:
+    """``nir.Conv2d`` for a 2-d convolution with weights ``w`` and bias ``b`` (types set)."""
     pad = m.padding if isinstance(m.padding, str) else tuple(int(p) for p in _pair(m.padding))
     node = nir.Conv2d(input_shape=tuple(int(s) for s in ctx.in_shape(m)[-2:]), weight=w,
                       stride=tuple(int(s) for s in m.stride), padding=pad,
-                      dilation=tuple(int(d) for d in m.dilation), groups=int(m.groups), bias=b)
+                      dilation=tuple(int(d) for d in m.dilation), groups=int(m.groups), bias=b,
+                      metadata=dict(metadata or {}))
     return _with_types(node, m, ctx)
+
+
+@register(nn.Conv2d)
+def _conv2d(m: nn.Conv2d, ctx: Context) -> nir.NIRNode:
+    w, b = _conv_common(m, ctx)
+    return conv2d_node(m, ctx, w, b)
 
 
 def _pool_args(m: nn.Module):

@@ -13,6 +13,7 @@ from torch import nn
 from ...models.lowering import check_dt_method
 from ..errors import SpikeforgeError
 from .graph_edit import remove_dropped, rename_ports, set_port_types
+from .qat_layers import input_quant
 from .registry import Context, ModuleMap, lookup
 from .shapes import record_shapes
 
@@ -71,6 +72,11 @@ def trace(module: nn.Module, sample_input, dt: float = 1.0, method: str | None =
     a node's inputs). Dropout and Identity are removed; BatchNorm (eval statistics) becomes a
     per-channel affine/conv node tagged ``{"spikeforge.op": "batchnorm"}`` for folding.
 
+    Integer-train models (:class:`~spikeforge.models.qat.QSequential`): the sample run sets
+    every synapse's source and every neuron's grid, so the lowering exports the quantized
+    values; a leading ``QuantInput`` is removed and its setting recorded as the graph metadata
+    ``spikeforge.input_exp``, ``spikeforge.input_bits`` and ``spikeforge.input_signed``.
+
     Args:
         module: The network; it maps ``(T, B, *in_features)`` to ``(T, B, *out_features)``.
         sample_input: An input shaped ``(T, B, *in_features)``.
@@ -83,7 +89,8 @@ def trace(module: nn.Module, sample_input, dt: float = 1.0, method: str | None =
 
     Returns:
         A ``nir.NIRGraph`` with Input/Output types set from the sample and metadata
-        ``{"spikeforge.dt", "spikeforge.discretization", "producer": "spikeforge"}``.
+        ``{"spikeforge.dt", "spikeforge.discretization", "producer": "spikeforge"}`` (plus the
+        input quantizer's keys, see above).
 
     Raises:
         UnsupportedModuleError: A module has no lowering (names its path, type and the
@@ -106,12 +113,9 @@ def trace(module: nn.Module, sample_input, dt: float = 1.0, method: str | None =
     paths = {id(m): (name or type(module).__name__) for name, m in module.named_modules()}
     ctx = Context(dt=dt, method=method, shapes=shapes, paths=paths, inner=inner)
     graph = _lower_graph(module, ctx, snn_types)
+    meta = {"spikeforge.dt": dt, "spikeforge.discretization": method, "producer": "spikeforge"}
+    meta.update(input_quant(graph.nodes, graph.edges))
     nodes, edges = remove_dropped(graph.nodes, graph.edges)
     nodes, edges = rename_ports(nodes, edges)
     set_port_types(nodes, tuple(x.shape[2:]), tuple(out.shape[2:]))
-    return nir.NIRGraph(
-        nodes=nodes,
-        edges=edges,
-        metadata={"spikeforge.dt": dt, "spikeforge.discretization": method, "producer": "spikeforge"},
-        type_check=False,
-    )
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)

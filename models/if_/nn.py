@@ -23,6 +23,10 @@ class IF(SpikingNeuron):
 
     State variables: ``v`` (post-reset membrane :math:`H`, zero at start). Output: spikes.
 
+    Integer-train mode (``grid_exp`` set by :class:`~spikeforge.models.qat.QSequential`): the
+    LIF integer step with no decay (``d = 0``) and the quantized threshold :math:`\theta_q`
+    (see :class:`~spikeforge.models.LIF`), exported by ``to_nir``.
+
     Args:
         threshold: Firing threshold, scalar or per neuron.
         reset: ``"subtract"`` or ``"zero"``.
@@ -35,6 +39,7 @@ class IF(SpikingNeuron):
     """
 
     state_names = ("v",)
+    integer_train = True
 
     def __init__(self, threshold=1.0, reset="subtract", v_reset=0.0, *, shape=None,
                  learn_threshold=False, surrogate="atan", detach_reset=True, record=False):
@@ -42,9 +47,10 @@ class IF(SpikingNeuron):
                          surrogate=surrogate, detach_reset=detach_reset, record=record)
 
     def update(self, x_t, state):
-        u = state["v"] + x_t
-        s = self.fire(u)
-        return s, {"v": self.reset_membrane(u, s)}, u
+        u = self.integrate(state["v"], x_t)
+        th = self.active_threshold(x_t)
+        s = self.fire(u, th)
+        return s, {"v": self.reset_membrane(u, s, th)}, u
 
     def to_nir(self, dt: float, method: str) -> nir.IF:
         """Lower to ``nir.IF`` with ``r = 1/dt`` (both methods: ``v += dt*r*x``)."""
