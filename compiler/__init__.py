@@ -6,11 +6,21 @@ Importing this package does not import torch; :func:`trace` imports it on first 
 from __future__ import annotations
 
 from .api import DEFAULT_DT, DEFAULT_METHOD, compile
-from .errors import GraphError, InputError, NIRFileError, SpikeforgeError, UnsupportedNodeError
+from .errors import (
+    GraphError,
+    InputError,
+    NIRFileError,
+    QuantizationError,
+    QuantizationWarning,
+    SpikeforgeError,
+    UnsupportedNodeError,
+)
 from .from_nir import from_nir
 from .ir import Graph, Node
 from .nir_io import load_nir, save_nir
+from .passes.ranges import range_report
 from .program import Program
+from .targets import TARGETS, Target, get_target
 
 
 def trace(module, sample_input, dt: float = 1.0, method: str | None = None):
@@ -29,11 +39,17 @@ __all__ = [
     "NIRFileError",
     "Node",
     "Program",
+    "QuantizationError",
+    "QuantizationWarning",
     "SpikeforgeError",
+    "TARGETS",
+    "Target",
     "UnsupportedNodeError",
     "compile",
     "from_nir",
+    "get_target",
     "load_nir",
+    "range_report",
     "save_nir",
     "trace",
 ]

@@ -26,3 +26,15 @@ class UnsupportedNodeError(GraphError):
 
 class InputError(SpikeforgeError):
     """An input array does not fit the program."""
+
+
+class QuantizationError(SpikeforgeError):
+    """A value of an integer target does not fit its bit width or exponent range.
+
+    The message names the node (or layer), the quantity, the value and the limit.
+    ``compile(..., allow_saturation=True)`` turns these into counted warnings.
+    """
+
+
+class QuantizationWarning(UserWarning):
+    """A value was saturated, rounded or approximated by an integer target (counted, recorded)."""

@@ -90,16 +90,31 @@ def _output(name: str, n: nir.Output) -> Node:
     return Node(name, "output", in_shape=s, out_shape=s)
 
 
+#: Weight-quantization modes a node's ``spikeforge.weight_quant`` metadata may name.
+WEIGHT_QUANT = ("per_row", "per_channel", "per_layer")
+
+
+def _weight_quant(name: str, n: Any) -> dict:
+    """``{"weight_quant": mode}`` from the node's ``spikeforge.weight_quant`` metadata (else ``{}``)."""
+    mode = _meta_str(getattr(n, "metadata", None), "spikeforge.weight_quant", "")
+    if not mode:
+        return {}
+    if mode not in WEIGHT_QUANT:
+        raise GraphError(f"node '{name}': metadata spikeforge.weight_quant={mode!r} unknown; use one of {', '.join(WEIGHT_QUANT)}")
+    return {"weight_quant": mode}
+
+
 @register(nir.Affine)
 def _affine(name: str, n: nir.Affine) -> Node:
     w = _arr(n.weight)
-    return Node(name, "affine", {"weight": w, "bias": _arr(n.bias)}, {}, (w.shape[-1],), (w.shape[-2],))
+    return Node(name, "affine", {"weight": w, "bias": _arr(n.bias)}, _weight_quant(name, n), (w.shape[-1],), (w.shape[-2],))
 
 
 @register(nir.Linear)
 def _linear(name: str, n: nir.Linear) -> Node:
     w = _arr(n.weight)
-    return Node(name, "affine", {"weight": w, "bias": np.zeros(w.shape[-2])}, {"nir_type": "Linear"}, (w.shape[-1],), (w.shape[-2],))
+    attrs = {"nir_type": "Linear", **_weight_quant(name, n)}
+    return Node(name, "affine", {"weight": w, "bias": np.zeros(w.shape[-2])}, attrs, (w.shape[-1],), (w.shape[-2],))
 
 
 @register(nir.Scale)
@@ -123,6 +138,7 @@ def _conv(name: str, n: Any, nd: int) -> Node:
         "padding": padding,
         "dilation": _tuple(n.dilation, nd),
         "groups": int(np.asarray(n.groups)),
+        **_weight_quant(name, n),
     }
     in_shape = None if spatial is None else (w.shape[1] * attrs["groups"], *spatial)
     return Node(name, f"conv{nd}d", {"weight": w, "bias": bias}, attrs, in_shape, None)
@@ -189,9 +205,46 @@ def _neuron(name: str, n: Any, op: str, fields: tuple[str, ...], spiking: bool) 
     return Node(name, op, params, attrs, shape, shape)
 
 
+#: Values of the ``spikeforge.model`` metadata that make a ``nir.LIF``/``nir.IF`` an ASN node.
+ASN_MODELS = ("ASN", "NASN", "ILIF")
+
+
+def _meta_int(name: str, meta: dict, key: str, default: int | None) -> int:
+    if key not in meta:
+        if default is None:
+            raise GraphError(f"node '{name}': ASN metadata lacks '{key}' (docs/integer.md, NIR form of ASN)")
+        return default
+    v = _plain(meta[key])
+    try:
+        iv = int(v)
+    except (TypeError, ValueError):
+        raise GraphError(f"node '{name}': ASN metadata '{key}' must be an integer, got {v!r}") from None
+    if iv != v:
+        raise GraphError(f"node '{name}': ASN metadata '{key}' must be an integer, got {v!r}")
+    return iv
+
+
+def _asn(name: str, n: Any, fields: tuple[str, ...]) -> Node | None:
+    """An ASN/NASN/I-LIF node (continuous op ``ASN``) when the metadata says so, else ``None``."""
+    meta = getattr(n, "metadata", None)
+    model = _meta_str(meta, "spikeforge.model", "")
+    if not model:
+        return None
+    if model not in ASN_MODELS:
+        raise GraphError(f"node '{name}': metadata spikeforge.model={model!r} unknown; use one of {', '.join(ASN_MODELS)}")
+    D = _meta_int(name, meta, "D", None)
+    N = _meta_int(name, meta, "N", 1)
+    if D < 1 or N < 1:
+        raise GraphError(f"node '{name}' ({model}): D and N must be >= 1, got D={D}, N={N}")
+    node = _neuron(name, n, "ASN", fields, False)
+    attrs = {"model": model, "alpha": _meta_int(name, meta, "alpha", 0), "D": D, "N": N}
+    return node.replace(attrs=attrs)
+
+
 @register(nir.LIF)
 def _lif(name: str, n: nir.LIF) -> Node:
-    return _neuron(name, n, "LIF", ("tau", "r", "v_leak", "v_threshold", "v_reset"), True)
+    fields = ("tau", "r", "v_leak", "v_threshold", "v_reset")
+    return _asn(name, n, fields) or _neuron(name, n, "LIF", fields, True)
 
 
 @register(nir.CubaLIF)
@@ -201,7 +254,8 @@ def _cubalif(name: str, n: nir.CubaLIF) -> Node:
 
 @register(nir.IF)
 def _if(name: str, n: nir.IF) -> Node:
-    return _neuron(name, n, "IF", ("r", "v_threshold", "v_reset"), True)
+    fields = ("r", "v_threshold", "v_reset")
+    return _asn(name, n, fields) or _neuron(name, n, "IF", fields, True)
 
 
 @register(nir.LI)

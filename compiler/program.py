@@ -43,14 +43,39 @@ def _from_json(v: Any) -> Any:
     return v
 
 
+def _span(a: Any) -> str:
+    a = np.asarray(a)
+    if a.size == 0:
+        return "[]"
+    lo, hi = a.min(), a.max()
+    return f"{lo}" if lo == hi else f"{lo}..{hi}"
+
+
+def _int_info(n: Node) -> str:
+    """Number formats of an integer node, for :meth:`Program.summary`."""
+    p = n.params
+    if n.op == "input" and "exp" in n.attrs:
+        return f"x = int{n.attrs['bits']}{'' if n.attrs['signed'] else 'u'} * 2^{n.attrs['exp']}"
+    if n.op in ("int_dense", "int_conv1d", "int_conv2d"):
+        return f"|w| <= {int(np.abs(p['weight']).max(initial=0))} wexp={_span(p['wexp'])}"
+    if n.op in ("int_lif", "int_li"):
+        s = f"p={_span(p['p'])} du={_span(p['du'])} dv={_span(p['dv'])} bias={_span(np.left_shift(p['bias_mant'], p['bias_exp']))}"
+        return s + (f" vth={_span(p['vth'])} reset={n.attrs.get('reset', 'zero')}" if n.op == "int_lif" else "")
+    if n.op == "int_asn":
+        return f"p={_span(p['p'])} dv={_span(p['dv'])} bias={_span(p['bias'])} alpha={n.attrs['alpha']} D={n.attrs['D']} N={n.attrs['N']}"
+    return ""
+
+
 @dataclass(frozen=True)
 class Program:
     """A compiled, discrete-time program.
 
     Attributes:
-        graph: The discrete graph (neuron ops ``lif``, ``cuba_lif``, ``li``, ``cuba_li``;
-            explicit ``delay`` nodes).
-        target: Target name (``"float"``, ...).
+        graph: The discrete graph (float neuron ops ``lif``, ``cuba_lif``, ``li``,
+            ``cuba_li``, ``asn``, or the integer ops of ``docs/integer.md`` for integer
+            targets; explicit ``delay`` nodes).
+        target: Target name (``"float"``, ``"loihi2"``, ...; see
+            :data:`~spikeforge.compiler.targets.TARGETS`).
         dt: Time step the program was discretized with.
         method: Discretization method (``"exact"`` or ``"euler"``).
         passes: Names of the passes that produced it, in order.
@@ -95,15 +120,32 @@ class Program:
         return tuple(self.graph.nodes[self.output_name].out_shape)
 
     @property
+    def integer(self) -> bool:
+        """Whether this is an integer program (all parameters integers, ``docs/integer.md``)."""
+        from .targets import TARGETS
+
+        t = TARGETS.get(self.target)
+        return bool(t.integer) if t is not None else "ranges" in self.graph.metadata
+
+    @property
+    def realization(self) -> str | None:
+        """How graded spikes run (``"graded"`` or ``"binary"``); ``None`` for float programs."""
+        r = self.graph.metadata.get("realization")
+        return None if r is None else str(r)
+
+    @property
     def max_depth(self) -> int:
         """Largest hardware-time shift of any node."""
         return max(self.depths.values(), default=0)
 
     def summary(self) -> str:
-        """A short human-readable listing of the nodes."""
-        lines = [f"Program target={self.target} dt={self.dt:g} method={self.method} nodes={len(self.graph.nodes)}"]
+        """A short human-readable listing of the nodes (integer programs: their number formats)."""
+        real = f" realization={self.realization}" if self.realization else ""
+        lines = [f"Program target={self.target}{real} dt={self.dt:g} method={self.method} nodes={len(self.graph.nodes)}"]
         for n in self.graph.nodes.values():
-            lines.append(f"  {n.name:<28} {n.op:<10} {str(n.in_shape):>16} -> {str(n.out_shape):<16} depth={self.depths[n.name]}")
+            line = f"  {n.name:<28} {n.op:<10} {str(n.in_shape):>16} -> {str(n.out_shape):<16} depth={self.depths[n.name]}"
+            info = _int_info(n)
+            lines.append(f"{line}  {info}" if info else line)
         return "\n".join(lines)
 
     # -- I/O -----------------------------------------------------------------------------

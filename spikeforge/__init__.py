@@ -5,7 +5,9 @@ Public API (stable names)::
     import spikeforge as sf
     g     = sf.trace(module, sample_input, dt=1.0)   # torch -> nir.NIRGraph
     g     = sf.load_nir(path); sf.save_nir(g, path)
-    prog  = sf.compile(g, target="float")            # Program
+    prog  = sf.compile(g, target="float")            # Program (float parameters)
+    prog  = sf.compile(g, target="loihi2", calibration=x)  # integer Program (docs/integer.md)
+    print(sf.range_report(prog))                     # range analysis of an integer Program
     prog.save(path); prog = sf.Program.load(path)
     trace = sf.run(prog, x, backend="reference")     # x: (T, B, *input_shape)
 
@@ -19,10 +21,15 @@ from spikeforge.compiler import (
     GraphError,
     InputError,
     NIRFileError,
+    TARGETS,
     Program,
+    QuantizationError,
+    QuantizationWarning,
     SpikeforgeError,
+    Target,
     compile,
     load_nir,
+    range_report,
     save_nir,
     trace,
 )
@@ -34,11 +41,16 @@ __all__ = [
     "InputError",
     "NIRFileError",
     "Program",
+    "QuantizationError",
+    "QuantizationWarning",
     "SpikeforgeError",
+    "TARGETS",
+    "Target",
     "Trace",
     "__version__",
     "compile",
     "load_nir",
+    "range_report",
     "run",
     "save_nir",
     "trace",

@@ -40,15 +40,25 @@ def _load_npy(path: str) -> np.ndarray:
 
 def cmd_compile(a: argparse.Namespace) -> int:
     import spikeforge as sf
+    from spikeforge.compiler.targets import get_target
 
+    t = get_target(a.target)
+    calib = _load_npy(a.calibration) if a.calibration else None
+    if not t.integer and (calib is not None or a.input_exp is not None or a.input_bits is not None or a.allow_saturation):
+        raise BadInput(f"--calibration, --input-exp, --input-bits and --allow-saturation apply to integer targets only, not '{t.name}'")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        prog = sf.compile(a.model, target=a.target, dt=a.dt, method=a.method)
+        prog = sf.compile(
+            a.model, target=t, dt=a.dt, method=a.method, calibration=calib, input_exp=a.input_exp,
+            input_bits=a.input_bits, allow_saturation=a.allow_saturation,
+        )
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     prog.save(a.output)
     if not a.quiet:
         print(prog.summary())
+        if t.integer:
+            print(sf.range_report(prog))
         print(f"wrote {a.output}")
     return EXIT_OK
 
@@ -86,10 +96,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    c = sub.add_parser("compile", help="compile a .nir file into a program (.h5)", description="Compile a NIR graph (.nir, any producer) into a spikeforge Program (HDF5).")
+    from spikeforge.compiler.targets import TARGETS
+
+    c = sub.add_parser(
+        "compile",
+        help="compile a .nir file into a program (.h5)",
+        description="Compile a NIR graph (.nir, any producer) into a spikeforge Program (HDF5). "
+        "Integer targets quantize it to the integer program of docs/integer.md and print its range analysis.",
+        epilog="targets: " + "; ".join(f"{k}: {t.description}" for k, t in TARGETS.items())
+        + ". Example: spikeforge compile model.nir --target loihi2 --calibration x.npy -o prog.h5",
+    )
     c.add_argument("model", help="input NIR file (.nir, HDF5)")
     c.add_argument("-o", "--output", required=True, help="output program file (.h5)")
-    c.add_argument("--target", default="float", help="compilation target (default: float)")
+    c.add_argument("--target", default="float", metavar="TARGET", help=f"compilation target: {', '.join(TARGETS)} (default: float)")
+    c.add_argument(
+        "--calibration", metavar="X.npy",
+        help="integer targets: representative inputs (T, B, *input_shape) for the input grid, the range analysis and post-training quantization",
+    )
+    c.add_argument("--input-exp", type=int, metavar="E", help="integer targets: input exponent, real input = integer * 2^E (default: the graph's spikeforge.input_exp, else from --calibration)")
+    c.add_argument("--input-bits", type=int, metavar="BITS", help="integer targets: input width in bits (default: the graph's spikeforge.input_bits, else 8)")
+    c.add_argument(
+        "--allow-saturation", action="store_true",
+        help="integer targets: values beyond their bit widths become counted warnings (clipped/saturated) instead of errors",
+    )
     c.add_argument("--dt", type=float, default=None, help="time step in the graph's time unit; default: the graph's spikeforge.dt metadata, else 1e-3")
     c.add_argument("--method", choices=("exact", "euler"), default=None, help="discretization: exact exponential (default) or forward Euler (snnTorch exports)")
     c.add_argument("-q", "--quiet", action="store_true", help="do not print the program summary")

@@ -146,3 +146,72 @@ def test_run_bad_npy(tmp_path: Path, model: Path) -> None:
     assert _cli("compile", str(model), "-o", "p.h5", cwd=tmp_path).returncode == 0
     (tmp_path / "x.npy").write_text("garbage")
     _assert_bad(_cli("run", "p.h5", "--input", "x.npy", cwd=tmp_path), "x.npy")
+
+
+# ---------------------------------------------------------------- integer targets (loihi2)
+
+
+def test_compile_loihi2_with_calibration_and_run(tmp_path: Path, model: Path) -> None:
+    x = np.random.default_rng(0).random((10, 3, 6))
+    np.save(tmp_path / "x.npy", x)
+    r = _cli("compile", str(model), "--target", "loihi2", "--calibration", "x.npy", "-o", "p.h5", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "int_lif" in r.stdout and "peak |v|" in r.stdout and "realization=graded" in r.stdout
+    import spikeforge as sf
+
+    prog = sf.Program.load(tmp_path / "p.h5")
+    assert prog.target == "loihi2" and prog.integer
+    r = _cli("run", "p.h5", "--input", "x.npy", "-o", "y.npy", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), sf.run(prog, x).output)
+
+
+def test_compile_loihi2_with_input_exp(tmp_path: Path) -> None:
+    g = _mlp()
+    g.nodes["fc"] = nir.Affine(np.full((4, 6), 0.25), np.zeros(4))
+    _write(tmp_path, g)
+    r = _cli("compile", "g.nir", "--target", "loihi2-binary", "--input-exp", "-4", "--input-bits", "6", "-o", "p.h5", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "x = int6 * 2^-4" in r.stdout and "realization=binary" in r.stdout
+
+
+def test_compile_help_lists_targets(tmp_path: Path) -> None:
+    r = _cli("compile", "--help", cwd=tmp_path)
+    assert r.returncode == 0
+    for w in ("loihi2-shared-threshold", "--calibration", "--input-exp", "--allow-saturation"):
+        assert w in r.stdout
+
+
+def _tiny_weights(tmp_path: Path) -> Path:
+    """A quantization-aware layer (weight_quant) whose tiny weights put the threshold beyond 17 bits."""
+    g = _mlp()
+    g.nodes["fc"] = nir.Affine(np.full((4, 6), 1e-4), np.zeros(4), metadata={"spikeforge.weight_quant": "per_layer"})
+    g.nodes["lif"] = nir.LIF(tau=np.full(4, 2e-3), r=np.full(4, 1 / (1 - np.exp(-0.5))), v_leak=np.zeros(4), v_threshold=np.ones(4))
+    return _write(tmp_path, g)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--target", "loihi3"], ("unknown target 'loihi3'", "loihi2")),
+        (["--target", "loihi2"], ("input_exp", "--calibration")),
+        (["--target", "loihi2", "--calibration", "missing.npy"], ("missing.npy", "no such file")),
+        (["--target", "loihi2", "--calibration", "bad.npy"], ("calibration data has shape (3, 5)",)),
+        (["--calibration", "x.npy"], ("integer targets only",)),
+        (["--target", "loihi2", "--input-exp", "0", "--input-bits", "40"], ("input_bits",)),
+    ],
+)
+def test_compile_loihi2_bad_input(tmp_path: Path, model: Path, args: list, words: tuple) -> None:
+    np.save(tmp_path / "bad.npy", np.zeros((3, 5)))
+    np.save(tmp_path / "x.npy", np.zeros((3, 1, 6)))
+    _assert_bad(_cli("compile", str(model), *args, "-o", "p.h5", cwd=tmp_path), *words)
+    assert not (tmp_path / "p.h5").exists()
+
+
+def test_compile_loihi2_range_error_and_allow_saturation(tmp_path: Path) -> None:
+    _tiny_weights(tmp_path)
+    _assert_bad(_cli("compile", "g.nir", "--target", "loihi2", "--input-exp", "0", "-o", "p.h5", cwd=tmp_path), "'lif'", "threshold vth", "131071")
+    assert not (tmp_path / "p.h5").exists()
+    r = _cli("compile", "g.nir", "--target", "loihi2", "--input-exp", "0", "--allow-saturation", "-o", "p.h5", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "warning:" in r.stderr and "threshold vth" in r.stderr and (tmp_path / "p.h5").exists()

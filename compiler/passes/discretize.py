@@ -10,7 +10,9 @@ See ``docs/semantics.md``. For :math:`\\tau \\dot v = (v_{leak} - v) + R I`:
 and the step is :math:`v \\leftarrow a v + g x + b`. ``IF``/``I`` (:math:`\\dot v = R I`) become
 :math:`v \\leftarrow v + \\Delta t R x` under both methods. CubaLIF/CubaLI discretize the
 synaptic current the same way (gain from ``w_in``) and update the membrane with the *new*
-current (sequential update, as Loihi and snnTorch do). Delays become whole steps.
+current (sequential update, as Loihi and snnTorch do). ``ASN`` nodes (ASN/NASN/I-LIF, see
+``docs/integer.md``) become ``asn`` with ``a``, ``g``, ``b`` as LIF (or IF); their window
+``alpha``, ``D``, ``N`` stay in the attrs. Delays become whole steps.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ def _cubali(n: Node, dt: float, m: str, where: str) -> Node:
     return n.replace(op="cuba_li", params=_cuba(n, dt, m, where))
 
 
+def _asn(n: Node, dt: float, m: str, where: str) -> Node:
+    """ASN/NASN/I-LIF (``docs/integer.md``): ``a``, ``g``, ``b`` as LIF (as IF without ``tau``)."""
+    base = _lif(n, dt, m, where) if "tau" in n.params else _if(n, dt, m, where)
+    return n.replace(op="asn", params={k: base.params[k] for k in ("a", "g", "b")})
+
+
 def _delay(n: Node, dt: float, m: str, where: str) -> Node:
     d = n.params["delay"] / dt
     steps = np.rint(d).astype(np.int64)
@@ -96,6 +104,7 @@ DISCRETIZERS: dict[str, Callable[[Node, float, str, str], Node]] = {
     "I": _integrator,
     "CubaLIF": _cubalif,
     "CubaLI": _cubali,
+    "ASN": _asn,
     "Delay": _delay,
 }
 

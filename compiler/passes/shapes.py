@@ -121,7 +121,7 @@ def _flatten(n: Node, s: Shape, where: str) -> Node:
     return n.replace(in_shape=s, out_shape=out)
 
 
-@rule("scale", "threshold", "LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "lif", "cuba_lif", "li", "cuba_li")
+@rule("scale", "threshold", *CONTINUOUS_NEURON_OPS, *NEURON_OPS)
 def _elementwise(n: Node, s: Shape, where: str) -> Node:
     return _same(n, s, where)
 
