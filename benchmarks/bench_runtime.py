@@ -16,11 +16,12 @@ a zero-argument callable that runs the whole input and returns the output spikes
 ``(T, B, 10)`` as numpy. Later issues add Lava here with :func:`register_engine`; the table
 picks them up (``--engines``).
 
-The ``integer-reference`` engine runs the integer (``target="loihi2"``, ``docs/integer.md``)
-form of the same architecture on the reference backend: an ``int_lif`` MLP with random 8-bit
-weights (:func:`build_int_mlp`, built by hand with the same rate tuning; its spikes are not
-compared with the float network's, so its mismatch column is ``-``). Target: well under
-0.5 s per run at ``T = 1000``, batch 1.
+The ``integer-reference`` engine runs the integer form (``sf.compile(..., target="loihi2")``,
+``docs/integer.md``; post-training quantization calibrated on the workload's input) of the same
+network on the reference backend. Its spikes differ from the float network's where 8-bit
+weights and 12-bit decays change them, so its mismatch column is ``-`` and the notes give the
+per-layer fraction of differing spikes instead. Target (issue 3): at least 20x the throughput
+of Lava's own fixed_pt simulation of the same integer network (the Lava issue adds that engine).
 
 Usage::
 
@@ -140,56 +141,13 @@ def compiled(w: Workload):
     return w.cache["program"]
 
 
-def build_int_mlp(seed: int = 0, layers: tuple[int, ...] = LAYERS, vth: int = 660):
-    """The integer (``loihi2``) LIF MLP as a :class:`~spikeforge.compiler.Program`, built by hand.
-
-    Node format of ``docs/integer.md``: a 1-bit unsigned input (``exp = 0``: spikes), per layer
-    ``int_dense`` (8-bit mantissas, ``wexp = 0``) and ``int_lif`` (``du = 4095``: plain LIF;
-    ``dv = 410``: ``beta ~ 0.9``; threshold ``vth << 6``; a bias of half the float network's
-    drive; reset to zero). Weights are the float workload's Gaussians in units of the
-    threshold, rounded and clipped to ``[-127, 127]``, so the layers spike at similar rates.
-
-    Args:
-        seed: Seed of the weights.
-        layers: Layer sizes.
-        vth: Threshold mantissa (sets the weight scale).
-
-    Returns:
-        The program ``input -> fc1 -> lif1 -> fc2 -> lif2 -> fc3 -> lif3 -> output``.
-    """
-    from spikeforge.compiler.ir import Graph, Node
-    from spikeforge.compiler.program import Program
-    from spikeforge.models.quant import decay_code, round_half_up
-
-    rng = np.random.default_rng(seed)
-    nodes = [Node("input", "input", {}, {"exp": 0, "bits": 1, "signed": False}, (layers[0],), (layers[0],))]
-    edges = []
-    prev = "input"
-    gains = (4.0, 6.0, 6.0)
-    rates = (INPUT_RATE, 0.1, 0.1)
-    dv = int(decay_code(BETA))
-    for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:]), start=1):
-        active = max(1.0, rates[i - 1] * n_in)
-        w = np.clip(round_half_up(rng.normal(size=(n_out, n_in)) * gains[i - 1] * vth * (1 - BETA) / np.sqrt(active)), -127, 127)
-
-        def full(v, n=n_out):
-            return np.full(n, v, dtype=np.int64)
-
-        params = {"du": full(4095), "dv": full(dv), "bias_mant": full(round(0.5 * vth * (1 - BETA) * 64)), "bias_exp": full(0), "vth": full(vth), "p": full(6)}
-        nodes.append(Node(f"fc{i}", "int_dense", {"weight": w, "wexp": full(0)}, {}, (n_in,), (n_out,)))
-        nodes.append(Node(f"lif{i}", "int_lif", params, {"reset": "zero"}, (n_out,), (n_out,)))
-        edges += [(prev, f"fc{i}"), (f"fc{i}", f"lif{i}")]
-        prev = f"lif{i}"
-    nodes.append(Node("output", "output", {}, {}, (layers[-1],), (layers[-1],)))
-    edges.append((prev, "output"))
-    graph = Graph({n.name: n for n in nodes}, tuple(edges), {"realization": "graded"})
-    return Program(graph=graph, target="loihi2", dt=DT, method="exact")
-
-
 def int_compiled(w: Workload):
-    """The integer Program of the workload (built once per workload and cached)."""
+    """The integer (``loihi2``) Program of the same network: post-training quantization of the
+    float graph with the workload's input as calibration (compiled once per workload, cached)."""
     if "int_program" not in w.cache:
-        w.cache["int_program"] = build_int_mlp(seed=0)
+        import spikeforge as sf
+
+        w.cache["int_program"] = sf.compile(w.graph, target="loihi2", dt=w.dt, method=w.method, calibration=w.x)
     return w.cache["int_program"]
 
 
@@ -232,7 +190,7 @@ def prepare_reference(w: Workload) -> Runner:
 
 @register_engine("integer-reference", own_network=True)
 def prepare_integer_reference(w: Workload) -> Runner:
-    """spikeforge integer reference backend on the hand-built ``int_lif`` MLP (int64, exact)."""
+    """spikeforge integer reference backend on the ``loihi2`` program of the same MLP (int64, exact)."""
     from spikeforge.backends.reference.runtime import run_reference
 
     prog = int_compiled(w)
@@ -413,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
 
             names = [f"lif{i}" for i in range(1, len(LAYERS))]
             tr = run_reference(int_compiled(w), w.x, probes=names)
-            note += f"; integer MLP layer spike rates {', '.join(f'{tr.probes[n].mean():.3f}' for n in names)}"
+            fl = run_reference(compiled(w), w.x, probes=names)
+            note += f"; integer (PTQ) layer spike rates {', '.join(f'{tr.probes[n].mean():.3f}' for n in names)}"
+            note += f", spikes differing from float {', '.join(f'{np.mean(tr.probes[n] != fl.probes[n]):.3f}' for n in names)}"
             if tr.warnings:
                 note += f" (overflows: {tr.warnings})"
         notes.append(note)
@@ -429,8 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- batch 1: reference is {ratio:.2f}x the torch loop's speed ({verdict} the >= 5x target)")
     if "integer-reference" in b1:
         t = b1["integer-reference"]
-        verdict = "meets" if t < 0.5 else "MISSES"
-        print(f"- batch 1: integer reference {t * 1e3:.1f} ms per run of T={args.T} ({verdict} the < 500 ms target)")
+        print(f"- batch 1: integer reference {t * 1e3:.1f} ms per run of T={args.T} "
+              f"({args.T / t:.0f} steps/s; the >= 20x-Lava ratio is printed once the Lava engine is registered)")
     return 0
 
 

@@ -1,11 +1,16 @@
-"""``spikeforge demo``: the bundled default model, compiled and run end to end.
+"""``spikeforge demo``: the bundled NASN digits model, compiled for Loihi 2 and run end to end.
 
-The bundled model (``spikeforge/data/lif_digits.nir``) is a 64-128-10 LIF network with a
-leaky-integrator readout trained on scikit-learn's 8x8 digits by
-``examples/train_default_model.py``; ``lif_digits.json`` beside it records how it was
-trained, the input encoding and its torch accuracy on the held-out digits. The demo
-compiles it, runs the reference backend on the held-out digits, checks the accuracy against
-the torch figure, and writes a small report (markdown and a raster plot).
+The bundled model is the integer-train NASN network of ``examples/asn_digits.py``
+(64-128-10: 8-bit input, NASN hidden layer with T=1, D=4, leaky-integrator readout) trained on
+scikit-learn's 8x8 digits. It ships as a state dict (``spikeforge/data/nasn_digits.pt``, loaded
+with ``torch.load(..., weights_only=True)``) with ``nasn_digits.json`` (how it was trained, the
+input encoding, its accuracies at training). The demo rebuilds the module, traces it to NIR,
+compiles it for ``loihi2``, runs the integer reference backend on the held-out digits, checks
+that every readout equals the torch integer-train forward bit for bit, and writes a report
+(markdown and a plot of the graded hidden-layer spikes).
+
+The float LIF model of the foundation issue (``lif_digits.nir``) is still bundled: it is the
+post-training-quantization test case.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import numpy as np
 from spikeforge.compiler.fsutil import atomic_path
 
 DATA = Path(__file__).parent / "data"
-MODEL = DATA / "lif_digits.nir"
-INFO = DATA / "lif_digits.json"
+MODEL = DATA / "nasn_digits.pt"
+INFO = DATA / "nasn_digits.json"
 
 
 def digits_split(seed: int = 0, n_test: int = 360) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -48,27 +53,45 @@ def _atomic_write(path: Path, text: str) -> None:
         Path(tmp).write_text(text)
 
 
-def _raster(path: Path, spikes: dict[str, np.ndarray], title: str) -> None:
+def _emission_plot(path: Path, e: np.ndarray, y: np.ndarray, D: int) -> None:
+    """Hidden-layer graded spikes: per digit and neuron (heat map), and their histogram."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(spikes), 1, figsize=(7, 1.8 + 1.6 * len(spikes)), squeeze=False)
-    for ax, (name, s) in zip(axes[:, 0], spikes.items()):
-        t, n = np.nonzero(s)
-        ax.scatter(t, n, s=6, marker="|", color="k")
-        ax.set_ylabel(f"node {name}\nneuron index")
-        ax.set_xlim(-0.5, s.shape[0] - 0.5)
-    axes[-1, 0].set_xlabel("model time step")
-    fig.suptitle(title)
+    order = np.argsort(y, kind="stable")
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 1]})
+    im = ax0.imshow(e[order].T, aspect="auto", cmap="viridis", vmin=0, vmax=D, interpolation="nearest")
+    ax0.set_xlabel("held-out digit (sorted by label)")
+    ax0.set_ylabel("hidden NASN neuron")
+    ax0.set_title("graded spikes (payload 0..D) per digit, T=1")
+    fig.colorbar(im, ax=ax0, label="spike payload")
+    vals, cnt = np.unique(e, return_counts=True)
+    ax1.bar(vals, cnt / e.size, color="tab:blue")
+    ax1.set_xlabel("payload")
+    ax1.set_ylabel("fraction of neuron-steps")
+    ax1.set_title("payload histogram")
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
-def run_demo(out_dir: str | os.PathLike = "out/demo", n_samples: int = 360, batch: int = 60) -> int:
+def load_model():
+    """The bundled integer-train NASN network with its trained weights, and its record."""
+    import torch
+
+    from spikeforge.models.zoo import digits_net
+
+    info = json.loads(INFO.read_text())
+    net = digits_net("nasn", qat=True)
+    net.load_state_dict(torch.load(MODEL, map_location="cpu", weights_only=True))
+    net.eval()
+    return net, info
+
+
+def run_demo(out_dir: str | os.PathLike = "out/demo", n_samples: int = 360, batch: int = 120) -> int:
     """Compile and run the bundled model; print a summary and write a report.
 
     Args:
@@ -77,57 +100,63 @@ def run_demo(out_dir: str | os.PathLike = "out/demo", n_samples: int = 360, batc
         batch: Samples per reference run.
 
     Returns:
-        Exit code (0 when the compiled program reproduces the torch accuracy).
+        Exit code (0 when the compiled program reproduces the integer-train forward exactly).
     """
+    import torch
     from tqdm import tqdm
 
     import spikeforge as sf
 
-    info = json.loads(INFO.read_text())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    net, info = load_model()
+    T = int(info["T"])
+    xtr, _, xt, yt = digits_split(info["split_seed"], info["n_test"])
+    n = min(int(n_samples), len(yt))
+    xt, yt = xt[:n], yt[:n]
+
     t0 = time.perf_counter()
-    graph = sf.load_nir(MODEL)
-    prog = sf.compile(graph, target="float")
+    graph = sf.trace(net, torch.from_numpy(encode(xtr[:1], T)).float())
+    prog = sf.compile(graph, target="loihi2", calibration=encode(xtr[:256], T))
     prog.save(out / "program.h5")
     t_compile = time.perf_counter() - t0
 
-    _, _, xt, yt = digits_split(info["split_seed"], info["n_test"])
-    n = min(int(n_samples), len(yt))
-    xt, yt = xt[:n], yt[:n]
-    spiking = [k for k, v in prog.graph.nodes.items() if v.op in ("lif", "cuba_lif")]
-    preds, counts = [], {k: 0.0 for k in spiking}
-    first = None
+    with torch.no_grad():
+        torch_out = net(torch.from_numpy(encode(xt, T)).float()).double().numpy()
+    hidden = [k for k, v in prog.graph.nodes.items() if v.op in ("int_asn", "int_lif")]
+    outs, emis, warns = [], [], {}
     t1 = time.perf_counter()
-    for i in tqdm(range(0, n, batch), desc="reference backend", unit="batch", leave=False):
-        x = encode(xt[i : i + batch], info["T"])
-        tr = sf.run(prog, x, backend="reference", probes=spiking)
-        preds.append(tr.output.sum(axis=0).argmax(axis=-1))
-        for k in spiking:
-            counts[k] += float(tr.probes[k].sum())
-        if first is None:
-            first = {k: tr.probes[k][:, 0].reshape(info["T"], -1) for k in spiking}
+    for i in tqdm(range(0, n, batch), desc="integer reference backend", unit="batch", leave=False):
+        tr = sf.run(prog, encode(xt[i : i + batch], T), backend="reference", probes=hidden)
+        outs.append(tr.output)
+        emis.append(np.concatenate([tr.probes[h].reshape(T, tr.output.shape[1], -1) for h in hidden], axis=-1))
+        for k, c in tr.warnings.items():
+            warns[k] = warns.get(k, 0) + c
     t_run = time.perf_counter() - t1
-    acc = float((np.concatenate(preds) == yt).mean())
-    spikes_per_sample = sum(counts.values()) / n
-    torch_acc = info.get("torch_test_accuracy")
-    checked = torch_acc is not None and n == info["n_test"]  # the recorded figure is over all test digits
-    same = not checked or abs(acc - torch_acc) < 1e-12
+    output = np.concatenate(outs, axis=1)
+    e = np.concatenate(emis, axis=1)
+    acc = float((output.sum(0).argmax(-1) == yt).mean())
+    acc_torch = float((torch_out.sum(0).argmax(-1) == yt).mean())
+    identical = bool(np.array_equal(output, torch_out))
+    D = int(next(v for v in prog.graph.nodes.values() if v.op == "int_asn").attrs["D"])
 
     rows = [
         ("model", f"{MODEL.name} ({info['architecture']})"),
-        ("program", f"{len(prog.graph.nodes)} nodes, target={prog.target}, dt={prog.dt:g}, {prog.method} discretization"),
-        ("compile time", f"{t_compile:.2f} s"),
-        ("samples", f"{n} held-out digits, T={info['T']}"),
-        ("reference accuracy", f"{acc:.4f}"),
-        ("torch accuracy (at training)", "n/a" if torch_acc is None else f"{torch_acc:.4f}"),
-        ("reference == torch", ("yes" if same else "NO") if checked else "not checked (subset of the test digits)"),
-        ("spikes per sample", f"{spikes_per_sample:.1f}"),
+        ("program", f"{len(prog.graph.nodes)} nodes, target={prog.target}, realization={prog.graph.metadata.get('realization')}"),
+        ("compile time (trace + compile)", f"{t_compile:.2f} s"),
+        ("samples", f"{n} held-out digits, T={T}"),
+        ("integer reference accuracy", f"{acc:.4f}"),
+        ("torch integer-train accuracy", f"{acc_torch:.4f}"),
+        ("float accuracy (at training)", f"{info['float_test_accuracy']:.4f}"),
+        ("readouts identical (reference == torch)", "yes" if identical else "NO"),
+        ("graded spikes per sample (payload sum)", f"{e.sum() / n:.1f}"),
+        ("spike messages per sample", f"{np.count_nonzero(e) / n:.1f}"),
+        ("overflow warnings", "none" if not warns else "; ".join(f"{k} x{c}" for k, c in warns.items())),
         ("reference run time", f"{t_run:.2f} s ({1e3 * t_run / n:.2f} ms/sample)"),
     ]
     table = "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
     print("\nspikeforge demo\n" + table)
-    _raster(out / "raster.png", first or {}, f"hidden-layer spikes, first held-out digit (label {int(yt[0])})")
-    _atomic_write(out / "summary.md", "# spikeforge demo\n\n" + table + "\n\n![raster](raster.png)\n")
-    print(f"\nreport: {out / 'summary.md'}, {out / 'raster.png'}, program: {out / 'program.h5'}")
-    return 0 if same else 1
+    _emission_plot(out / "spikes.png", e[0], yt, D)
+    _atomic_write(out / "summary.md", "# spikeforge demo\n\n" + table + "\n\n![graded spikes](spikes.png)\n\n```\n" + prog.summary() + "\n```\n")
+    print(f"\nreport: {out / 'summary.md'}, {out / 'spikes.png'}, program: {out / 'program.h5'}")
+    return 0 if identical else 1
