@@ -100,7 +100,7 @@ def int_asn_scan(a, dv, bias, p, alpha, D, v_state, u_rec, record, counts):
 
     .. math::
         U = \\mathrm{clip}_{24}(\\mathrm{decay}(v, d_v) + (a \\ll 6) + b);\\quad
-        c = \\mathrm{clip}((U + 2^{p-1}) \\gg p, \\alpha, \\alpha + D);\\quad v = U - (c \\ll p)
+        c = \\mathrm{clip}((U + 2^{p-1}) \\gg p, \\alpha, \\alpha + D);\\quad v = \\mathrm{clip}_{24}(U - (c \\ll p))
 
     Args:
         a: Synaptic input ``(T, B, N)`` int64.
@@ -139,7 +139,14 @@ def int_asn_scan(a, dv, bias, p, alpha, D, v_state, u_rec, record, counts):
                     c = alpha
                 elif c > hi:
                     c = hi
-                v_state[bi, n] = U - (c << pn)
+                h = U - (c << pn)  # clip24, counted: a window above U (alpha > 0) can overflow
+                if h > SAT_LIMIT:
+                    h = SAT_LIMIT
+                    ns += 1
+                elif h < -SAT_LIMIT:
+                    h = -SAT_LIMIT
+                    ns += 1
+                v_state[bi, n] = h
                 out[t, bi, n] = c - alpha
         counts[bi, 1] += ns
     return out

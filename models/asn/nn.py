@@ -40,7 +40,7 @@ from torch import nn
 from .. import qtorch
 from ..base import SpikingNeuron
 from ..lowering import full, leaky_node
-from ..quant import round_half_up
+from ..quant import STATE_MAX, round_half_up
 
 __all__ = ["ASN", "NASN", "ILIF", "AdaptiveNeuron"]
 
@@ -142,8 +142,10 @@ class AdaptiveNeuron(SpikingNeuron):
         u = self.integrate(state["v"], x_t, self.beta)
         c = self.window(u)
         h = u - (c.detach() if self.detach_reset else c)
-        if self.grid_exp is not None:  # keep H exactly U - c (float64), also in float32
-            h = qtorch.exact(h, u.detach().to(torch.float64) - c.detach().to(torch.float64))
+        if self.grid_exp is not None:  # keep H exactly clip24(U - c) (float64), also in float32
+            hq = u.detach().to(torch.float64) - c.detach().to(torch.float64)
+            lim = STATE_MAX * qtorch.pow2(torch.as_tensor(self.grid_exp, dtype=torch.int64))
+            h = qtorch.exact(h, torch.maximum(torch.minimum(hq, lim), -lim))
         return (c / self.N if self.N != 1 else c), {"v": h}, u
 
     def to_nir(self, dt: float, method: str) -> nir.NIRNode:

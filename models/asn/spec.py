@@ -7,7 +7,7 @@ MODELS.md §1 in the integer-train / spike-infer form of ``docs/integer.md``. On
     U_t = \\mathrm{clip}_{24}\\big(\\mathrm{decay}(v_{t-1}, d_v) + (a_t \\ll 6) + b\\big)
 
     c_t = \\mathrm{clip}\\big((U_t + 2^{p-1}) \\gg p,\\; \\alpha,\\; \\alpha + D\\big),\\qquad
-    v_t = U_t - (c_t \\ll p),\\qquad e_t = c_t - \\alpha \\in [0, D]
+    v_t = \\mathrm{clip}_{24}\\big(U_t - (c_t \\ll p)\\big),\\qquad e_t = c_t - \\alpha \\in [0, D]
 
 State bit widths: ``v`` signed 24-bit. Parameters: ``dv`` unsigned 12-bit, ``bias`` signed
 24-bit, ``p`` (unit shift, ``1 <= p``, ``(alpha + D) << p`` within 24 bits); attrs ``alpha``,
@@ -51,5 +51,7 @@ def step(state: dict, a: np.ndarray, p: dict, alpha: int, D: int, counters: Coun
     U, ns = clip24(decay(state["v"], p["dv"]) + np.left_shift(a, ACT_SHIFT) + np.asarray(p["bias"], np.int64))
     c_.saturate += ns
     c = np.clip(np.right_shift(U + np.left_shift(1, unit - 1), unit), alpha, alpha + D)
-    state["v"] = U - np.left_shift(c, unit)
+    v, nr = clip24(U - np.left_shift(c, unit))  # a window above U (alpha > 0) can push it past 24 bits
+    c_.saturate += nr
+    state["v"] = v
     return c - alpha

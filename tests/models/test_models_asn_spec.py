@@ -28,3 +28,13 @@ def test_asn_step_decays_post_reset_membrane_toward_zero():
     np.testing.assert_array_equal(e[0], [1, 1])
     np.testing.assert_array_equal(st["v"][0], [4 - 8, 6 - 8])
     assert c.saturate == 0
+
+
+def test_asn_reset_beyond_24_bits_saturates_and_is_counted():
+    """A window above a very negative U (alpha > 0) would push U - (c << p) past 24 bits."""
+    st = spec.init_state(1, 1)
+    c = Counters()
+    e = spec.step(st, np.array([[1 - 2**17]]), dict(dv=0, bias=0, p=20), alpha=3, D=4, counters=c)  # U = 64 - 2^23
+    assert e[0, 0] == 0  # c = alpha
+    assert st["v"][0, 0] == -(2**23 - 1)  # U - 3 * 2^20 saturated
+    assert c.saturate == 1

@@ -367,3 +367,20 @@ def test_asn_grid_must_give_p_at_least_one():
         net[1].weight.fill_(127 * 2.0**6)  # e = 6: grid_exp = 0
     with pytest.raises(ValueError, match="p < 1"):
         net(torch.ones(1, 1, 2))
+
+
+def test_asn_reset_saturation_matches_the_spec():
+    """alpha > 0 and U at the negative 24-bit limit: U - (c << p) passes 24 bits and saturates,
+    in the torch state exactly as in the normative step."""
+    neuron = ASN(D=4, alpha=3.0, beta=1.0)
+    neuron.grid_exp = torch.tensor(-11, dtype=torch.int64)  # p = 11: one spike = 2048 LSBs
+    a = np.array([[-2**17 + 1, -1000, 5]])  # synaptic inputs (a << 6 = X * 2^11)
+    st = asn_spec.init_state(1, 3)
+    c = lif_spec.Counters()
+    e = asn_spec.step(st, a, dict(dv=0, bias=0, p=11), alpha=3, D=4, counters=c)
+    x = torch.from_numpy(np.ldexp(a.astype(np.float64), 6 - 11))
+    with torch.no_grad():
+        out, state = neuron.step(x, neuron.init_state(x))
+    np.testing.assert_array_equal(out.numpy(), e + 3)
+    np.testing.assert_array_equal(np.ldexp(state["v"].numpy(), 11), st["v"])
+    assert c.saturate == 1 and st["v"][0, 0] == -(2**23 - 1)
