@@ -32,6 +32,16 @@ def _decay(x, f):
     return -(((-x) * f) >> 12)
 
 
+@njit(cache=True, inline="always")
+def _sat24(x):
+    """``clip24``: ``(x saturated to [-(2^23 - 1), 2^23 - 1], 1 if it was saturated else 0)``."""
+    if x > SAT_LIMIT:
+        return SAT_LIMIT, 1
+    if x < -SAT_LIMIT:
+        return -SAT_LIMIT, 1
+    return x, 0
+
+
 @njit(cache=True, fastmath=False, parallel=True)
 def int_lif_scan(a, du, dv, bias, vth6, subtract, spiking, u_state, v_state, v_rec, record, counts):
     """``int_lif`` / ``int_li`` over ``T`` steps (Lava's bit-accurate LIF).
@@ -70,13 +80,8 @@ def int_lif_scan(a, du, dv, bias, vth6, subtract, spiking, u_state, v_state, v_r
                     u += WRAP_MOD
                     nw += 1
                 u_state[bi, n] = u
-                v = _decay(v_state[bi, n], 4096 - dv[n]) + u + bias[n]
-                if v > SAT_LIMIT:
-                    v = SAT_LIMIT
-                    ns += 1
-                elif v < -SAT_LIMIT:
-                    v = -SAT_LIMIT
-                    ns += 1
+                v, hit = _sat24(_decay(v_state[bi, n], 4096 - dv[n]) + u + bias[n])
+                ns += hit
                 if record:
                     v_rec[t, bi, n] = v
                 if spiking:
@@ -124,13 +129,8 @@ def int_asn_scan(a, dv, bias, p, alpha, D, v_state, u_rec, record, counts):
         ns = 0
         for t in range(T):
             for n in range(N):
-                U = _decay(v_state[bi, n], 4096 - dv[n]) + (a[t, bi, n] << 6) + bias[n]
-                if U > SAT_LIMIT:
-                    U = SAT_LIMIT
-                    ns += 1
-                elif U < -SAT_LIMIT:
-                    U = -SAT_LIMIT
-                    ns += 1
+                U, hit = _sat24(_decay(v_state[bi, n], 4096 - dv[n]) + (a[t, bi, n] << 6) + bias[n])
+                ns += hit
                 if record:
                     u_rec[t, bi, n] = U
                 pn = p[n]
@@ -139,13 +139,8 @@ def int_asn_scan(a, dv, bias, p, alpha, D, v_state, u_rec, record, counts):
                     c = alpha
                 elif c > hi:
                     c = hi
-                h = U - (c << pn)  # clip24, counted: a window above U (alpha > 0) can overflow
-                if h > SAT_LIMIT:
-                    h = SAT_LIMIT
-                    ns += 1
-                elif h < -SAT_LIMIT:
-                    h = -SAT_LIMIT
-                    ns += 1
+                h, hit = _sat24(U - (c << pn))  # a window above U (alpha > 0) can overflow
+                ns += hit
                 v_state[bi, n] = h
                 out[t, bi, n] = c - alpha
         counts[bi, 1] += ns

@@ -85,7 +85,25 @@ def _delay_full(x: np.ndarray, steps: np.ndarray, lead: int = 2) -> np.ndarray:
     return out
 
 
-class _Executor:
+class _Walker:
+    """Runs a graph's condensation in topological order: single acyclic nodes over all steps
+    at once (``run_full``), strongly connected components step by step (``run_cycle``)."""
+
+    g: object
+
+    def run(self) -> None:
+        dg = self.g.nx()
+        cond = nx.condensation(dg)
+        order = list(self.g.nodes)
+        for c in nx.topological_sort(cond):
+            members = sorted(cond.nodes[c]["members"], key=order.index)
+            if len(members) == 1 and not dg.has_edge(members[0], members[0]):
+                self.run_full(members[0])
+            else:
+                self.run_cycle(members)
+
+
+class _Executor(_Walker):
     def __init__(self, prog, x: np.ndarray, record: Iterable[str] = ()) -> None:
         self.prog = prog
         self.g = prog.graph
@@ -182,23 +200,12 @@ class _Executor:
                     inp = sum((self.vals[p][t] for p in preds[m]), np.zeros((self.B,) + tuple(n.in_shape)))
                     self.vals[m][t] = STATELESS[n.op](n, inp)
 
-    def run(self) -> None:
-        dg = self.g.nx()
-        cond = nx.condensation(dg)
-        order = list(self.g.nodes)
-        for c in nx.topological_sort(cond):
-            members = sorted(cond.nodes[c]["members"], key=order.index)
-            if len(members) == 1 and not dg.has_edge(members[0], members[0]):
-                self.run_full(members[0])
-            else:
-                self.run_cycle(members)
-
     def model_time(self, name: str) -> np.ndarray:
         d = self.prog.depths[name]
         return self.vals[name][d : d + self.T]
 
 
-class _IntExecutor:
+class _IntExecutor(_Walker):
     """Runs an integer program in int64 (``docs/integer.md``), with the float executor's timing.
 
     Every node's value is a *stream* ``(TT, S, B, *shape)``: ``S`` sub-steps per hardware
@@ -345,17 +352,6 @@ class _IntExecutor:
                     self.vals[m][t] = out
                 else:
                     self.vals[m][t] = self._stateless(m, self._stream_in(m, t), (self.S[m], self.B))
-
-    def run(self) -> None:
-        dg = self.g.nx()
-        cond = nx.condensation(dg)
-        order = list(self.g.nodes)
-        for c in nx.topological_sort(cond):
-            members = sorted(cond.nodes[c]["members"], key=order.index)
-            if len(members) == 1 and not dg.has_edge(members[0], members[0]):
-                self.run_full(members[0])
-            else:
-                self.run_cycle(members)
 
     # -- results -------------------------------------------------------------------------
     def model_time(self, name: str) -> np.ndarray:

@@ -44,25 +44,31 @@ def _where(g: Graph) -> str:
     return str(g.metadata.get("source", "graph"))
 
 
+def _paths(g: Graph, name: str, forward: bool) -> list[Path]:
+    """Walk from ``name`` through transparent nodes (forward or back) to the first other node."""
+    out: list[Path] = []
+    step = g.succs if forward else g.preds
+
+    def walk(node: str, chain: tuple[str, ...], seen: frozenset) -> None:
+        for m in step(node):
+            if g.nodes[m].op in TRANSPARENT:
+                if m in seen:
+                    raise GraphError(f"{_where(g)}: cycle through transparent nodes only ({m}); integer targets need a neuron in every loop")
+                walk(m, (*chain, m) if forward else (m, *chain), seen | {m})
+            else:
+                out.append(Path(name, chain, m) if forward else Path(m, chain, name))
+
+    walk(name, (), frozenset({name}))
+    return out
+
+
 def paths_into(g: Graph, name: str) -> list[Path]:
     """Every path ending at ``name``: walk back through transparent nodes to the first other node.
 
     Raises:
         GraphError: A cycle made of transparent nodes only.
     """
-    out: list[Path] = []
-
-    def walk(node: str, chain: tuple[str, ...], seen: frozenset) -> None:
-        for p in g.preds(node):
-            if g.nodes[p].op in TRANSPARENT:
-                if p in seen:
-                    raise GraphError(f"{_where(g)}: cycle through transparent nodes only ({p}); integer targets need a neuron in every loop")
-                walk(p, (p, *chain), seen | {p})
-            else:
-                out.append(Path(p, chain, name))
-
-    walk(name, (), frozenset({name}))
-    return out
+    return _paths(g, name, forward=False)
 
 
 def paths_from(g: Graph, name: str) -> list[Path]:
@@ -71,19 +77,7 @@ def paths_from(g: Graph, name: str) -> list[Path]:
     Raises:
         GraphError: A cycle made of transparent nodes only.
     """
-    out: list[Path] = []
-
-    def walk(node: str, chain: tuple[str, ...], seen: frozenset) -> None:
-        for s in g.succs(node):
-            if g.nodes[s].op in TRANSPARENT:
-                if s in seen:
-                    raise GraphError(f"{_where(g)}: cycle through transparent nodes only ({s}); integer targets need a neuron in every loop")
-                walk(s, (*chain, s), seen | {s})
-            else:
-                out.append(Path(name, chain, s))
-
-    walk(name, (), frozenset({name}))
-    return out
+    return _paths(g, name, forward=True)
 
 
 __all__ = ["INT_WEIGHTED", "Path", "TRANSPARENT", "WEIGHTED", "paths_from", "paths_into"]
