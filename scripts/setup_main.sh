@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
-if [ -f "$VENV/.stamp" ] && [ "$VENV/.stamp" -nt requirements/main.txt ] && [ "$VENV/.stamp" -nt pyproject.toml ]; then exit 0; fi
+if [ -f "$VENV/.stamp" ] && [ "$VENV/.stamp" -nt requirements/main.txt ] && [ "$VENV/.stamp" -nt pyproject.toml ] && [ "$VENV/.stamp" -nt requirements/constraints.txt ]; then exit 0; fi
 PY="${SPIKEFORGE_PYTHON:-}"
 if [ -z "$PY" ]; then
   for c in python3.11 python3.12 python3.13 python3; do
@@ -15,4 +15,5 @@ echo "spikeforge: building $VENV with $PY"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -c requirements/constraints.txt -r requirements/main.txt
 "$VENV/bin/pip" install -q --disable-pip-version-check -c requirements/constraints.txt --no-deps -e .
+"$VENV/bin/python" -c "import torch, nir, brian2, numba, spikeforge"
 touch "$VENV/.stamp"
