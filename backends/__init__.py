@@ -16,6 +16,9 @@ from .trace import Trace
 #: backend name -> "module:function" of its runner (imported lazily).
 BACKENDS: dict[str, str] = {
     "reference": "spikeforge.backends.reference.runtime:run_reference",
+    "lava": "spikeforge.backends.lava.runner:run_lava",
+    "brian2": "spikeforge.backends.brian2.digital:run_brian2",
+    "brian2-analog": "spikeforge.backends.brian2.analog:run_brian2_analog",
 }
 
 
