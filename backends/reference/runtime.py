@@ -362,50 +362,12 @@ class _IntExecutor(_Walker):
         v = self.vals[name][d : d + self.T]
         return v[:, 0] if v.shape[1] == 1 else v.sum(axis=1)
 
-    def _real_hw(self, name: str, seen: frozenset = frozenset()) -> np.ndarray:
-        """Real (dequantized) hardware-time values ``(TT, B, *shape)`` of a node.
-
-        Neurons and the input are dequantized (``docs/integer.md``), zero outside their model
-        time; ``flatten``, ``sumpool2d``, ``delay``, ``identity`` and ``output`` then act on
-        the real values exactly as in a float program.
-        """
-        g = self.g
-        n = g.nodes[name]
-        if name in seen:
-            raise SpikeforgeError(f"cannot dequantize the output: loop without a neuron through '{name}'")
-        shape = self._shape(name)
-        if n.op == "input":
-            return np.ldexp(self.x[:, 0].astype(np.float64), int(n.attrs["exp"]))
-        if n.op in NEURON_OPS:
-            d = self.prog.depths[name]
-            raw = self.raw[name][d : d + self.T].astype(np.float64)
-            if n.op == "int_li":
-                p = np.broadcast_to(np.asarray(n.params["p"], dtype=np.int64), shape)
-                real = np.ldexp(raw, -p)
-            elif n.op == "int_asn":
-                real = (raw + int(n.attrs.get("alpha", 0))) / float(n.attrs.get("N", 1))
-            else:
-                real = raw
-            out = np.zeros((self.TT, self.B) + shape)
-            out[d : d + self.T] = real
-            return out
-        if n.op not in ("output", "identity", "flatten", "sumpool2d", "delay"):
-            raise SpikeforgeError(
-                f"cannot dequantize the output of node '{name}' ({n.op}): the output of an integer program must come from "
-                "neuron or input nodes (through flatten, sumpool2d or delay)"
-            )
-        preds = g.preds(name)
-        ins = [self._real_hw(p, seen | {name}) for p in preds]
-        x = sum(ins[1:], ins[0]) if ins else np.zeros((self.TT, self.B) + self._shape(name, "in"))
-        if n.op == "delay":
-            return _delay_full(x, n.params["steps"])
-        flat = x.reshape((self.TT * self.B,) + self._shape(name, "in"))
-        return STATELESS[n.op](n, flat).reshape((self.TT, self.B) + shape)
-
     def real_output(self, name: str) -> np.ndarray:
-        """Dequantized float64 values of ``name`` in model time."""
-        d = self.prog.depths[name]
-        return self._real_hw(name)[d : d + self.T]
+        """Dequantized float64 values of ``name`` in model time (:mod:`..dequantize`)."""
+        from ..dequantize import output_sources, real_output
+
+        raw = {m: self.raw[m][self.prog.depths[m] : self.prog.depths[m] + self.T] for m in output_sources(self.prog, name)}
+        return real_output(self.prog, raw, self.x[: self.T, 0], name)
 
     def warnings(self) -> dict[str, int]:
         """Counted overflow events: clipped inputs, wrapped currents, saturated voltages."""
