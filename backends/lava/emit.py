@@ -1,0 +1,268 @@
+"""Integer Program -> Lava process network (the plan), and the self-contained artifact folder.
+
+One Lava process per layer, never per neuron:
+
+* the input: Lava's ``io.source.RingBuffer`` (graded, the quantized integers);
+* every projection (:mod:`spikeforge.backends.projections`): Lava's ``Dense`` (``Sparse``
+  when fewer than :data:`SPARSE_DENSITY` of the weights are nonzero). Lava's 8-bit mixed-sign
+  weights are even numbers in ``[-256, 254]`` with one ``weight_exp`` per process, so a
+  row ``r`` with integer weights ``M_r = m_r * 2^e`` (``|m_r| <= 127``) is emitted as
+  ``2 m_r`` with ``weight_exp = e - 1`` (exact: ``Dense`` shifts its sum after summing
+  even numbers); rows are grouped into as few processes as their exponents allow;
+* ``int_lif`` layers with one ``du``, ``dv`` and ``vth`` and zero reset: Lava's own
+  ``LIFReset`` and its bit-accurate model (reset once per sample window); the others
+  (per-neuron parameters, subtract reset, layers that read their own past, the ``int_li``
+  readout) and ``int_asn``: spikeforge's processes in ``lavanet/sfproc.py``;
+* ``delay`` nodes: ``SfDelay`` lines in front of the synapse.
+
+Timing: Lava's ``Dense`` sends at step ``t`` what it summed at ``t - 1``, which is the
+Program's one-step hop; the plan adds nothing else. Samples run one after another in
+windows of ``W = T + lag + lead`` steps (``lag``, ``lead``: how far before or after its
+source's model time a neuron reads it, through a recurrent edge, a user delay or an
+unbalanced skip; such reads see the zeros of a gated step, never another sample) (see ``lavanet/sfproc.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from spikeforge.compiler.errors import SpikeforgeError
+
+from ..projections import groups, projections
+
+FORMAT = "spikeforge-lava"
+VERSION = 1
+#: Below this fraction of nonzero weights a projection becomes a Lava ``Sparse`` process.
+SPARSE_DENSITY = 0.25
+#: Lava's 8-bit weight mantissa (mixed sign: even numbers, so |m| <= 127 after halving).
+MANT_MAX = 127
+#: Ops the Lava backend runs.
+SUPPORTED = ("int_lif", "int_li", "int_asn")
+HERE = Path(__file__).resolve().parent
+
+
+def _tz(x: np.ndarray) -> int:
+    """Trailing zero bits common to all nonzero entries (large for all-zero rows)."""
+    nz = np.abs(x[x != 0])
+    if nz.size == 0:
+        return 63
+    tz = 0
+    while tz < 62 and not np.any(nz & ((1 << (tz + 1)) - 1)):
+        tz += 1
+    return tz
+
+
+def exponent_groups(M: np.ndarray, where: str) -> list[tuple[int, np.ndarray]]:
+    """Split a matrix's rows into (exponent, rows) groups with 8-bit mantissas.
+
+    Row ``r`` may use any exponent ``e`` with ``M_r`` divisible by ``2^e`` and
+    ``max|M_r| <= 127 * 2^e``; the fewest exponents covering every row are chosen (interval
+    stabbing).
+
+    Raises:
+        SpikeforgeError: A row needs more than an 8-bit mantissa.
+    """
+    rows = []
+    for r in range(M.shape[0]):
+        row = M[r]
+        mx = int(np.abs(row).max(initial=0))
+        if mx == 0:
+            continue
+        lo = 0
+        while mx > MANT_MAX * (1 << lo):
+            lo += 1
+        hi = _tz(row)
+        if hi < lo:
+            raise SpikeforgeError(f"{where}: row {r} needs more than an 8-bit weight mantissa (max |w| = {mx}, exponent {hi}); Lava's Dense holds 8 bits")
+        rows.append((hi, lo, r))
+    rows.sort()
+    out: dict[int, list[int]] = {}
+    cur = None
+    for hi, lo, r in rows:
+        if cur is None or lo > cur:
+            cur = hi
+        out.setdefault(cur, []).append(r)
+    return [(e, np.array(rs)) for e, rs in sorted(out.items())]
+
+
+def _uniform(v) -> bool:
+    v = np.asarray(v)
+    return v.size == 0 or bool(np.all(v == v.reshape(-1)[0]))
+
+
+def _flat(v, n: int) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,)) if np.asarray(v).size == 1 else np.asarray(v, dtype=np.int64).reshape(-1))
+
+
+def plan(prog, realization: str | None = None, native_lif: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """The Lava plan of an integer program: a JSON-able description and its arrays.
+
+    Args:
+        prog: Integer :class:`~spikeforge.compiler.Program`.
+        realization: ``"graded"`` or ``"binary"`` graded spikes (default: the Program's).
+        native_lif: Use Lava's own LIF where it fits (``False``: spikeforge's ``SfLIF``
+            everywhere).
+
+    Raises:
+        SpikeforgeError: Not an integer program, an op Lava cannot run, or weights that do
+            not fit Lava's synapses.
+    """
+    from spikeforge.backends.reference.runtime import is_integer_program
+
+    if not is_integer_program(prog):
+        raise SpikeforgeError("the Lava fixed_pt backend runs integer programs; compile with target='loihi2' (float programs: backend option tag='floating_pt')")
+    g = prog.graph
+    realization = realization or g.metadata.get("realization", "graded")
+    if realization not in ("graded", "binary"):
+        raise SpikeforgeError(f"unknown realization {realization!r}; use 'graded' or 'binary'")
+    projs = projections(prog)
+    dg = g.nx()
+    cyc = {m for comp in nx.strongly_connected_components(dg) if len(comp) > 1 for m in comp} | {m for m in g.nodes if dg.has_edge(m, m)}
+    # A neuron at model step m reads its source's model step m + off. Off is 0 in a balanced
+    # feed-forward net; < 0 through recurrence or user delays (negative model time: zeros);
+    # > 0 past an unbalanced skip (model time beyond T: zeros). Lava's own LIF cannot hold
+    # zeros outside its model time, so its sources must read with off = 0.
+    reads_off = set()
+    lag = lead = 0
+    for p in projs:
+        off = prog.depths[p.dst] - 1 - p.delay - prog.depths[p.src]
+        if off:
+            reads_off.add(p.src)
+        lag, lead = max(lag, -off), max(lead, off)
+    arrays: dict[str, np.ndarray] = {}
+    gs = []
+    inp = g.nodes[prog.input_name]
+    for name in groups(prog):
+        n = g.nodes[name]
+        size = int(np.prod(n.out_shape)) if n.out_shape else 1
+        rec = {"name": name, "op": n.op, "n": size, "depth": int(prog.depths[name]), "shape": list(n.out_shape or (1,))}
+        if n.op == "input":
+            rec.update(kind="input", bits=int(n.attrs["bits"]), signed=bool(n.attrs.get("signed", False)), message_bits=int(n.attrs["bits"]) + int(bool(n.attrs.get("signed", False))))
+            gs.append(rec)
+            continue
+        if n.op not in SUPPORTED:
+            raise SpikeforgeError(f"node '{name}' has op '{n.op}' that the Lava backend cannot run; supported neurons: {', '.join(SUPPORTED)}")
+        P = n.params
+        key = f"g/{name}/"
+        if n.op == "int_asn":
+            D = int(n.attrs["D"])
+            binary = realization == "binary"
+            rec.update(kind="sf_asn", alpha=int(n.attrs["alpha"]), D=D, binary=binary, message_bits=0 if binary else max(1, int(D).bit_length()),
+                       out_n=size * D if binary else size)
+            for k in ("dv", "bias", "p"):
+                arrays[key + k] = _flat(P[k], size)
+        else:
+            bias = np.left_shift(_flat(P["bias_mant"], size), _flat(P["bias_exp"], size))
+            spiking = n.op == "int_lif"
+            reset = str(n.attrs.get("reset", "zero"))
+            native = (
+                native_lif and spiking and reset == "zero" and name not in cyc and name not in reads_off
+                and all(_uniform(P[k]) for k in ("du", "dv", "vth"))
+                and int(np.abs(_flat(P["bias_mant"], size)).max(initial=0)) < 4096 and int(_flat(P["bias_exp"], size).max(initial=0)) <= 7
+                and int(_flat(P["bias_exp"], size).min(initial=0)) >= 0
+            )
+            rec.update(kind="lava_lif" if native else "sf_lif", subtract=reset == "subtract", spiking=spiking, message_bits=0 if spiking else 24, out_n=size)
+            for k in ("du", "dv", "vth", "bias_mant", "bias_exp"):
+                arrays[key + k] = _flat(P[k], size)
+            arrays[key + "bias"] = bias
+        gs.append(rec)
+    kinds = {r["name"]: r for r in gs}
+    syn = []
+    for i, p in enumerate(projs):
+        src = kinds[p.src]
+        where = f"projection {p.src} -> {p.dst}"
+        M = p.matrix
+        tile = src["D"] if src.get("kind") == "sf_asn" and src["binary"] else 1
+        for j, (e, rows) in enumerate(exponent_groups(M, where)):
+            Wg = np.zeros_like(M)
+            Wg[rows] = M[rows] >> e
+            Wg = 2 * Wg
+            if tile > 1:
+                Wg = np.tile(Wg, (1, tile))
+            density = np.count_nonzero(Wg) / max(1, Wg.size)
+            k = f"s/{i}_{j}/weights"
+            arrays[k] = Wg.astype(np.int32)
+            syn.append({"src": p.src, "dst": p.dst, "delay": int(p.delay), "weights": k, "weight_exp": int(e) - 1,
+                        "kind": "sparse" if density < SPARSE_DENSITY else "dense", "num_message_bits": int(src["message_bits"]),
+                        "path": list(p.path)})
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "target": prog.target,
+        "realization": realization,
+        "input": prog.input_name,
+        "input_exp": int(inp.attrs["exp"]),
+        "groups": gs,
+        "synapses": syn,
+        "max_depth": int(prog.max_depth),
+        "max_delay": max([s["delay"] for s in syn], default=0),
+        # sample windows are T + lag + lead steps, so what a neuron reads outside its source's
+        # model time is a gated (zero) step of a window, never another sample's
+        "lag": int(lag),
+        "lead": int(lead),
+        "depths": {k: int(v) for k, v in prog.depths.items()},
+    }
+    return meta, arrays
+
+
+README = """# Lava network emitted by spikeforge
+
+This folder runs a spikeforge integer program in Lava (lava-nc 0.10, Python 3.10) with
+Lava's bit-accurate models (`Loihi2SimCfg(select_tag="fixed_pt")`); it needs numpy and
+lava-nc only, not spikeforge or torch.
+
+| file | what |
+|---|---|
+| `network.py` | `build_network(folder, x_int)` returns the Lava processes and their probes (sinks); `run(folder, x_int)` runs them; `python network.py --input in.npz --output out.npz` does both |
+| `sfproc.py` | spikeforge's own Lava processes (per-neuron LIF, ASN, delay lines), fixed_pt models |
+| `plan.json`, `plan.npz` | the layers, their integer parameters and synapses (weights as Lava mantissas with `weight_exp`) |
+| `program.h5` | the integer program itself (spikeforge's HDF5 format), for reference |
+
+Input: `x_int` integers shaped `(T, B, n_in)`, already quantized (`real = x_int * 2^input_exp`,
+input_exp = {input_exp}). Samples run one after another, states reset between them.
+Timing: each synaptic hop takes one step (Lava's `Dense` buffers its output by one step);
+`run` returns every probed layer in model time `(T, B, n)`.
+
+Layers (target {target}, realization {realization}):
+
+{layers}
+"""
+
+
+def write_artifact(prog, out_dir: str | os.PathLike, realization: str | None = None, native_lif: bool = True) -> Path:
+    """Write the self-contained Lava folder (plan, processes, ``network.py``, README).
+
+    The folder is built beside ``out_dir`` and renamed into place, so a failure leaves
+    nothing half-written.
+    """
+    meta, arrays = plan(prog, realization, native_lif)
+    out = Path(out_dir)
+    tmp = out.with_name(out.name + ".tmp-spikeforge")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        (tmp / "plan.json").write_text(json.dumps(meta, indent=1))
+        np.savez(tmp / "plan.npz", **arrays)
+        shutil.copy(HERE / "lavanet" / "sfproc.py", tmp / "sfproc.py")
+        shutil.copy(HERE / "lavanet" / "network.py", tmp / "network.py")
+        prog.save(tmp / "program.h5")
+        layers = "\n".join(f"- `{r['name']}`: {r['kind']}, {r['n']} neurons, depth {r['depth']}" for r in meta["groups"])
+        layers += "\n" + "\n".join(f"- {s['src']} -> {s['dst']}: Lava {s['kind'].capitalize()}, weight_exp {s['weight_exp']}, delay {s['delay']}" for s in meta["synapses"])
+        (tmp / "README.md").write_text(README.format(input_exp=meta["input_exp"], target=meta["target"], realization=meta["realization"], layers=layers))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+__all__ = ["SPARSE_DENSITY", "exponent_groups", "plan", "write_artifact"]
