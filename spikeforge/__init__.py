@@ -10,6 +10,7 @@ Public API (stable names)::
     print(sf.range_report(prog))                     # range analysis of an integer Program
     prog.save(path); prog = sf.Program.load(path)
     trace = sf.run(prog, x, backend="reference")     # x: (T, B, *input_shape)
+    rep   = sf.verify(prog, x, backends=("reference", "lava"))  # every layer, every step
 
 Importing spikeforge does not import torch (only :func:`trace` does, on first use).
 """
@@ -17,6 +18,7 @@ Importing spikeforge does not import torch (only :func:`trace` does, on first us
 from __future__ import annotations
 
 from spikeforge.backends import Trace, run
+from spikeforge.backends.verify import VerifyReport, verify
 from spikeforge.compiler import (
     GraphError,
     InputError,
@@ -47,6 +49,7 @@ __all__ = [
     "TARGETS",
     "Target",
     "Trace",
+    "VerifyReport",
     "__version__",
     "compile",
     "load_nir",
@@ -54,4 +57,5 @@ __all__ = [
     "run",
     "save_nir",
     "trace",
+    "verify",
 ]

@@ -54,12 +54,23 @@ def cmd_compile(a: argparse.Namespace) -> int:
         )
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    prog.save(a.output)
+    if a.backend == "lava":
+        from spikeforge.backends.lava.emit import write_artifact
+
+        if not t.integer:
+            raise BadInput(f"--backend lava emits integer programs; use an integer --target (e.g. loihi2), not '{t.name}'")
+        out = write_artifact(prog, a.output)
+    else:
+        prog.save(a.output)
+        out = a.output
     if not a.quiet:
         print(prog.summary())
         if t.integer:
             print(sf.range_report(prog))
-        print(f"wrote {a.output}")
+        if a.backend == "lava":
+            print(f"wrote the Lava network folder {out} (network.py: build_network/run; README.md)")
+        else:
+            print(f"wrote {out}")
     return EXIT_OK
 
 
@@ -107,7 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         + ". Example: spikeforge compile model.nir --target loihi2 --calibration x.npy -o prog.h5",
     )
     c.add_argument("model", help="input NIR file (.nir, HDF5)")
-    c.add_argument("-o", "--output", required=True, help="output program file (.h5)")
+    c.add_argument("-o", "--output", required=True, help="output program file (.h5), or with --backend lava the folder to write")
+    c.add_argument(
+        "--backend", choices=("program", "lava"), default="program",
+        help="what to write: the spikeforge program (default), or 'lava': a self-contained folder with the Lava network "
+        "(network.py with build_network(), the integer program, a README) that runs with numpy and lava-nc alone",
+    )
     c.add_argument("--target", default="float", metavar="TARGET", help=f"compilation target: {', '.join(TARGETS)} (default: float)")
     c.add_argument(
         "--calibration", metavar="X.npy",
