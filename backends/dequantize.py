@@ -18,13 +18,15 @@ PASS_OPS = ("output", "identity", "flatten", "sumpool2d", "delay")
 
 def real_neuron(node, raw: np.ndarray) -> np.ndarray:
     """Real values of a neuron node's raw integers (spikes 0/1, ``int_asn`` ``(e + alpha) / N``,
-    ``int_li`` ``v * 2^-p``); float64, exact."""
+    ``int_li`` ``v * 2^-p``, ``int_mtc`` ``out * 2^-out_bits``); float64, exact."""
     raw = np.asarray(raw, dtype=np.float64)
     if node.op == "int_li":
         p = np.broadcast_to(np.asarray(node.params["p"], dtype=np.int64), tuple(node.out_shape or ()))
         return np.ldexp(raw, -p)
     if node.op == "int_asn":
         return (raw + int(node.attrs.get("alpha", 0))) / float(node.attrs.get("N", 1))
+    if node.op == "int_mtc":  # graded output out / 2^out_bits (models/mtc/spec.py)
+        return np.ldexp(raw, -int(node.attrs.get("out_bits", 8)))
     return raw
 
 
@@ -41,7 +43,10 @@ def real_output(prog, raw: dict[str, np.ndarray], x_int: np.ndarray, name: str |
     from spikeforge.backends.reference.ops import STATELESS
     from spikeforge.backends.reference.runtime import _delay_full
 
+    from spikeforge.backends.reference.runtime import is_integer_program
+
     g = prog.graph
+    integer = is_integer_program(prog)
     name = name or prog.output_name
     T, B = x_int.shape[:2]
     TT = T + prog.max_depth
@@ -56,7 +61,9 @@ def real_output(prog, raw: dict[str, np.ndarray], x_int: np.ndarray, name: str |
             raise SpikeforgeError(f"cannot dequantize the output: loop without a neuron through '{m}'")
         out = np.zeros((TT, B) + shape(m))
         if n.op == "input":
-            out[:T] = np.ldexp(np.asarray(x_int, dtype=np.float64), int(n.attrs["exp"]))
+            exp = n.attrs.get("exp")
+            x = np.asarray(x_int, dtype=np.float64)
+            out[:T] = x if exp is None else np.ldexp(x, int(exp))  # float programs: x is real
             return out
         if n.op in NEURON_OPS:
             if m not in raw:
@@ -64,7 +71,7 @@ def real_output(prog, raw: dict[str, np.ndarray], x_int: np.ndarray, name: str |
             d = prog.depths[m]
             out[d : d + T] = real_neuron(n, raw[m])
             return out
-        if n.op not in PASS_OPS:
+        if n.op not in PASS_OPS and integer:
             raise SpikeforgeError(
                 f"cannot dequantize the output of node '{m}' ({n.op}): the output of an integer program must come from "
                 "neuron or input nodes (through flatten, sumpool2d or delay)"

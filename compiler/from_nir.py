@@ -273,6 +273,54 @@ def _integrator(name: str, n: nir.I) -> Node:
     return _neuron(name, n, "I", ("r",), False)
 
 
+#: Conductance names of the MTC neuron (metadata ``alpha_<x>``, ``delta_<x>``).
+MTC_CONDUCTANCES = ("fn", "sp", "sn", "usp")
+#: ``spikeforge.role`` of the MTC filter nodes -> parameter.
+MTC_FILTERS = {"fast": "tau_f", "slow": "tau_s", "ultraslow": "tau_us"}
+
+
+def _mtc_membrane(g: nir.NIRGraph) -> str | None:
+    """Key of the membrane node if ``g`` is the NIR form of an MTC neuron (``models/mtc/nn.py``)."""
+    for k, n in g.nodes.items():
+        meta = getattr(n, "metadata", None)
+        if _meta_str(meta, "spikeforge.model", "") == "MTC" and not _meta_str(meta, "spikeforge.role", ""):
+            return str(k)
+    return None
+
+
+def _mtc(g: nir.NIRGraph, name: str, mem: str, nodes: dict[str, Node], edges: list, where: str) -> None:
+    """Collapse an MTC subgraph into one continuous ``MTC`` node ``<name>.<membrane>`` (its
+    Input/Output become identities, removed later); the tanh conductances and the graded output
+    come from the membrane's metadata."""
+    m = g.nodes[mem]
+    if not isinstance(m, nir.LI):
+        raise GraphError(f"{where}: node '{name}.{mem}': the MTC membrane must be a nir.LI, got {type(m).__name__}")
+    meta = m.metadata
+    params = {"tau_m": _arr(m.tau), "r": _arr(m.r), "v_leak": _arr(m.v_leak)}
+    for k, n in g.nodes.items():
+        role = _meta_str(getattr(n, "metadata", None), "spikeforge.role", "")
+        if role in MTC_FILTERS:
+            params[MTC_FILTERS[role]] = _arr(n.tau)
+    keys = [f"{p}_{c}" for p in ("alpha", "delta") for c in MTC_CONDUCTANCES] + ["u_th", "u_sat"]
+    missing = [k for k in [*MTC_FILTERS.values(), *keys] if k not in params and k not in meta]
+    if missing:
+        raise GraphError(f"{where}: MTC node '{name}.{mem}' lacks {', '.join(missing)} (filters need spikeforge.role fast/slow/ultraslow; the rest is membrane metadata)")
+    for k in keys:
+        params[k] = _arr(_plain(meta[k]) if np.ndim(meta[k]) == 0 else meta[k])
+    shp = np.broadcast_shapes(*(p.shape for p in params.values()))
+    shape = shp if len(shp) > 0 and int(np.prod(shp)) > 1 else None
+    me = f"{name}.{mem}"
+    nodes[me] = Node(me, "MTC", params, {"model": "MTC"}, shape, shape)
+    ins = [k for k, v in g.nodes.items() if isinstance(v, nir.Input)]
+    outs = [k for k, v in g.nodes.items() if isinstance(v, nir.Output)]
+    for k in ins:
+        nodes[f"{name}.{k}"] = Node(f"{name}.{k}", "identity")
+        edges.append((f"{name}.{k}", me))
+    for k in outs:
+        nodes[f"{name}.{k}"] = Node(f"{name}.{k}", "identity")
+        edges.append((me, f"{name}.{k}"))
+
+
 def _supported() -> str:
     return ", ".join(sorted(t.__name__ for t in NIR_CONVERTERS) + ["NIRGraph"])
 
@@ -305,7 +353,11 @@ def _flatten_graph(g: nir.NIRGraph, prefix: str, nodes: dict[str, Node], edges: 
     for key, node in g.nodes.items():
         name = prefix + str(key)
         if isinstance(node, nir.NIRGraph):
-            _flatten_graph(node, name + ".", nodes, edges, where)
+            mem = _mtc_membrane(node)
+            if mem is not None:
+                _mtc(node, name, mem, nodes, edges, where)
+            else:
+                _flatten_graph(node, name + ".", nodes, edges, where)
             continue
         conv = NIR_CONVERTERS.get(type(node))
         if conv is None:

@@ -24,11 +24,11 @@ import networkx as nx
 import numpy as np
 
 #: Ops that carry state over time. Each reads its input one step late in hardware time.
-NEURON_OPS = frozenset({"lif", "cuba_lif", "li", "cuba_li", "asn", "int_lif", "int_li", "int_asn"})
+NEURON_OPS = frozenset({"lif", "cuba_lif", "li", "cuba_li", "asn", "mtc", "int_lif", "int_li", "int_asn", "int_mtc"})
 #: Integer (``target="loihi2"``) neuron ops; see ``docs/integer.md``.
-INT_NEURON_OPS = frozenset({"int_lif", "int_li", "int_asn"})
+INT_NEURON_OPS = frozenset({"int_lif", "int_li", "int_asn", "int_mtc"})
 #: Continuous (NIR) neuron types, before discretization.
-CONTINUOUS_NEURON_OPS = frozenset({"LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "ASN"})
+CONTINUOUS_NEURON_OPS = frozenset({"LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "ASN", "MTC"})
 #: Ops that emit spikes (binary in float mode).
 SPIKING_OPS = frozenset({"lif", "cuba_lif", "threshold", "asn", "int_lif", "int_asn"})
 

@@ -16,6 +16,8 @@ _LAZY = {
     "ASN": ("asn.nn", "ASN"),
     "NASN": ("asn.nn", "NASN"),
     "ILIF": ("asn.nn", "ILIF"),
+    "MTC": ("mtc.nn", "MTC"),
+    "AdLIF": ("adlif.nn", "AdLIF"),
     "QuantInput": ("qat", "QuantInput"),
     "QuantLinear": ("qat", "QuantLinear"),
     "QuantConv2d": ("qat", "QuantConv2d"),

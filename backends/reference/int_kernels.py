@@ -215,3 +215,72 @@ def sparse_binary_int(x, max_nnz):
             if nnz > max_nnz:
                 return False
     return True
+
+
+@njit(cache=True, inline="always")
+def _tanh_lut(y, ishift, lut):
+    """Odd-symmetric, saturating table lookup of ``tanh`` (``models/mtc/spec.py``)."""
+    i = (y + (np.int64(1) << (ishift - 1))) >> ishift
+    K = lut.shape[0] - 1
+    if i >= 0:
+        return lut[min(i, K)]
+    return -lut[min(-i, K)]
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def int_mtc_scan(a, P, lut, out_max, state, u_rec, record, counts):
+    """``int_mtc`` (``models/mtc/spec.py``, ``step``) over ``T`` steps.
+
+    .. math::
+        F = (\\sum_x g_x \\,\\mathrm{lut}(U_{src(x)} - d_x) + 2^{11}) \\gg 12;\\quad
+        U_m = \\mathrm{clip}_{24}(\\mathrm{decay}(U_m, d_m) + (a \\ll 6) + b + F);\\quad
+        U_y \\mathrel{+}= ((U_m - U_y) k_y + 2^{15}) \\gg 16;\\quad
+        o = \\mathrm{clip}(((U_m - th)\\, c + 2^{sh-1}) \\gg sh, 0, 2^8)
+
+    Args:
+        a: Synaptic input ``(T, B, N)`` int64.
+        P: ``(17, N)`` int64 in the order of ``spec.INT_PARAMS``
+            (dm, kf, ks, kus, gfn, gsp, gsn, gusp, dfn, dsp, dsn, dusp, th, bias, oscale, oshift, ishift).
+        lut: The tanh table (int64).
+        out_max: ``2^OUT_BITS``.
+        state: ``(4, B, N)`` int64: ``um``, ``uf``, ``us``, ``uus``, updated in place.
+        u_rec: ``(T, B, N)`` receives ``U_m`` when ``record``.
+        record: Whether to fill ``u_rec``.
+        counts: ``(B, 2)`` int64; membrane saturations are added to column 1.
+
+    Returns:
+        The graded output ``(T, B, N)`` int64 in ``[0, out_max]``.
+    """
+    T, B, N = a.shape
+    out = np.zeros((T, B, N), np.int64)
+    for bi in prange(B):
+        ns = 0
+        for t in range(T):
+            for n in range(N):
+                um = state[0, bi, n]
+                uf = state[1, bi, n]
+                us = state[2, bi, n]
+                uus = state[3, bi, n]
+                ish = P[16, n]
+                acc = P[4, n] * _tanh_lut(uf - P[8, n], ish, lut)
+                acc += P[5, n] * _tanh_lut(us - P[9, n], ish, lut)
+                acc += P[6, n] * _tanh_lut(us - P[10, n], ish, lut)
+                acc += P[7, n] * _tanh_lut(uus - P[11, n], ish, lut)
+                fb = (acc + 2048) >> 12
+                um, hit = _sat24(_decay(um, 4096 - P[0, n]) + (a[t, bi, n] << 6) + P[13, n] + fb)
+                ns += hit
+                state[0, bi, n] = um
+                state[1, bi, n] = uf + (((um - uf) * P[1, n] + 32768) >> 16)
+                state[2, bi, n] = us + (((um - us) * P[2, n] + 32768) >> 16)
+                state[3, bi, n] = uus + (((um - uus) * P[3, n] + 32768) >> 16)
+                if record:
+                    u_rec[t, bi, n] = um
+                sh = P[15, n]
+                o = ((um - P[12, n]) * P[14, n] + (np.int64(1) << (sh - 1))) >> sh
+                if o < 0:
+                    o = 0
+                elif o > out_max:
+                    o = out_max
+                out[t, bi, n] = o
+        counts[bi, 1] += ns
+    return out

@@ -148,3 +148,51 @@ def asn_scan(x, a, g, b, alpha, D, N, h_state, u_rec, record):
                 h_state[bi, n] = u - c
                 out[t, bi, n] = c / N
     return out
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def mtc_scan(x, P, state, um_rec, record):
+    """MTC (float op ``mtc``, ``models/mtc/spec.py``) over ``T`` steps.
+
+    .. math::
+        U_m = a U_m + g X + b + \\sum_x g_x \\tanh(U_{src(x)} - d_x);\\quad
+        U_y \\mathrel{+}= k_y (U_m - U_y);\\quad s = \\mathrm{clip}((U_m - u_{th}) / (u_{sat} - u_{th}), 0, 1)
+
+    Args:
+        x: Input ``(T, B, N)``.
+        P: ``(16, N)`` parameters in the order of ``spec.FLOAT_PARAMS``
+            (a, g, b, kf, ks, kus, gfn, gsp, gsn, gusp, dfn, dsp, dsn, dusp, uth, usat).
+        state: ``(4, B, N)``: ``um``, ``uf``, ``us``, ``uus``, updated in place.
+        um_rec: ``(T, B, N)`` receives ``U_m`` when ``record``.
+        record: Whether to fill ``um_rec``.
+
+    Returns:
+        The graded output ``(T, B, N)`` in ``[0, 1]``.
+    """
+    T, B, N = x.shape
+    out = np.zeros((T, B, N))
+    for bi in prange(B):
+        for t in range(T):
+            for n in range(N):
+                um = state[0, bi, n]
+                uf = state[1, bi, n]
+                us = state[2, bi, n]
+                uus = state[3, bi, n]
+                fb = P[6, n] * np.tanh(uf - P[10, n])
+                fb = fb + P[7, n] * np.tanh(us - P[11, n])
+                fb = fb + P[8, n] * np.tanh(us - P[12, n])
+                fb = fb + P[9, n] * np.tanh(uus - P[13, n])
+                um = P[0, n] * um + P[1, n] * x[t, bi, n] + P[2, n] + fb
+                state[0, bi, n] = um
+                state[1, bi, n] = uf + P[3, n] * (um - uf)
+                state[2, bi, n] = us + P[4, n] * (um - us)
+                state[3, bi, n] = uus + P[5, n] * (um - uus)
+                if record:
+                    um_rec[t, bi, n] = um
+                s = (um - P[14, n]) / (P[15, n] - P[14, n])
+                if s < 0.0:
+                    s = 0.0
+                elif s > 1.0:
+                    s = 1.0
+                out[t, bi, n] = s
+    return out

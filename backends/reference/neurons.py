@@ -15,8 +15,8 @@ import numpy as np
 
 from spikeforge.compiler.errors import SpikeforgeError
 
-from .int_kernels import int_asn_scan, int_lif_scan
-from .kernels import asn_scan, leaky_scan, spiking_scan
+from .int_kernels import int_asn_scan, int_lif_scan, int_mtc_scan
+from .kernels import asn_scan, leaky_scan, mtc_scan, spiking_scan
 
 
 class NeuronLayer:
@@ -113,6 +113,43 @@ class AsnLayer:
         out = asn_scan(xf, self.a, self.g, self.b, self.alpha, self.D, self.N, self.h, u_rec, self.record)
         if self.record:
             self.v_recs.append(u_rec.reshape(x.shape))
+        return out.reshape(x.shape[:2] + tuple(self.node.out_shape))
+
+
+class MtcLayer:
+    """Float MTC layer (op ``mtc``, ``models/mtc/spec.py``); outputs the graded ``s`` in ``[0, 1]``.
+
+    With ``record``, ``self.v_recs`` keeps the membrane ``U_m``.
+
+    Args:
+        node: The ``mtc`` node (params ``spec.FLOAT_PARAMS``).
+        batch: Batch size.
+        record: Keep ``U_m``.
+    """
+
+    spiking = True
+
+    def __init__(self, node, batch: int, record: bool = False) -> None:
+        from spikeforge.models.mtc.spec import FLOAT_PARAMS
+
+        self.node = node
+        shape = tuple(node.out_shape or ())
+        self.n = int(np.prod(shape)) if shape else 1
+        self.P = np.ascontiguousarray(np.stack([
+            np.broadcast_to(np.asarray(node.params[k], dtype=np.float64), shape or (1,)).reshape(-1) for k in FLOAT_PARAMS
+        ]))
+        self.state = np.zeros((4, batch, self.n))
+        self.record = record
+        self.v_recs: list[np.ndarray] = []
+
+    def advance(self, x: np.ndarray) -> np.ndarray:
+        """Advance over ``x`` shaped ``(T, B, *shape)``; return ``s`` of the same shape."""
+        T, B = x.shape[:2]
+        xf = np.ascontiguousarray(x.reshape(T, B, self.n), dtype=np.float64)
+        rec = np.zeros((T, B, self.n)) if self.record else np.zeros((1, 1, 1))
+        out = mtc_scan(xf, self.P, self.state, rec, self.record)
+        if self.record:
+            self.v_recs.append(rec.reshape(x.shape))
         return out.reshape(x.shape[:2] + tuple(self.node.out_shape))
 
 
@@ -253,6 +290,41 @@ class IntAsnLayer(IntLayer):
         return self._finish(a, out, rec)
 
 
+class IntMtcLayer(IntLayer):
+    """``int_mtc`` (``models/mtc/spec.py``); outputs the graded ``out`` in ``[0, 2^out_bits]``.
+
+    Args:
+        node: The node (params ``spec.INT_PARAMS``, ``p`` and the table ``lut``; attr ``out_bits``).
+        batch: Batch size.
+        record: Keep the membrane ``U_m``.
+    """
+
+    def __init__(self, node, batch: int, record: bool = False) -> None:
+        from spikeforge.models.mtc.spec import INT_PARAMS, OUT_BITS
+
+        super().__init__(node, batch, record)
+        P = {k: int_param(node, k, self.shape) for k in INT_PARAMS}
+        _check_range(node, "dm", P["dm"], 0, 4095)
+        for k in ("kf", "ks", "kus"):
+            _check_range(node, k, P[k], 0, 2**16)
+        _check_range(node, "ishift", P["ishift"], 1, 40)
+        _check_range(node, "oshift", P["oshift"], 1, 62)
+        self.P = np.ascontiguousarray(np.stack([P[k] for k in INT_PARAMS]))
+        if "lut" not in node.params:
+            raise SpikeforgeError(f"node '{node.name}' (int_mtc) lacks the parameter 'lut' (the tanh table)")
+        self.lut = np.ascontiguousarray(np.asarray(node.params["lut"], dtype=np.int64).reshape(-1))
+        if self.lut.size < 1:
+            raise SpikeforgeError(f"node '{node.name}' (int_mtc): empty tanh table 'lut'")
+        self.out_max = np.int64(1) << int(node.attrs.get("out_bits", OUT_BITS))
+        self.state = np.zeros((4, batch, self.n), np.int64)
+
+    def advance(self, a: np.ndarray) -> np.ndarray:
+        """Advance over the synaptic input ``a`` ``(T, B, *shape)``; return ``out`` of that shape."""
+        ai, rec = self._prep(a)
+        out = int_mtc_scan(ai, self.P, self.lut, self.out_max, self.state, rec, self.record, self._counts)
+        return self._finish(a, out, rec)
+
+
 #: op name -> layer class.
 NEURONS: dict[str, Callable[..., object]] = {
     "lif": NeuronLayer,
@@ -260,9 +332,11 @@ NEURONS: dict[str, Callable[..., object]] = {
     "li": LeakyLayer,
     "cuba_li": LeakyLayer,
     "asn": AsnLayer,
+    "mtc": MtcLayer,
     "int_lif": IntLifLayer,
     "int_li": IntLiLayer,
     "int_asn": IntAsnLayer,
+    "int_mtc": IntMtcLayer,
 }
 #: The integer neuron ops (``docs/integer.md``).
-INT_NEURONS = frozenset({"int_lif", "int_li", "int_asn"})
+INT_NEURONS = frozenset({"int_lif", "int_li", "int_asn", "int_mtc"})

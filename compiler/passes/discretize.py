@@ -86,6 +86,22 @@ def _asn(n: Node, dt: float, m: str, where: str) -> Node:
     return n.replace(op="asn", params={k: base.params[k] for k in ("a", "g", "b")})
 
 
+def _mtc(n: Node, dt: float, m: str, where: str) -> Node:
+    """MTC (``models/mtc/spec.py``): always its forward-Euler step (the model is defined by it),
+    whatever ``method`` the other neurons use."""
+    from ...models.mtc import spec
+
+    P = n.params
+    cond = spec.FEEDBACK
+    try:
+        p = spec.discretize(dt, P["tau_m"], P["r"], P["v_leak"], P["tau_f"], P["tau_s"], P["tau_us"],
+                            {c: P["alpha_" + c] for c, _, _ in cond}, {c: P["delta_" + c] for c, _, _ in cond},
+                            P["u_th"], P["u_sat"])
+    except ValueError as e:
+        raise GraphError(f"{where}: node '{n.name}' ({n.op}): {e}; use a smaller dt") from None
+    return n.replace(op="mtc", params=p, attrs={**n.attrs, "discretization": "euler"})
+
+
 def _delay(n: Node, dt: float, m: str, where: str) -> Node:
     d = n.params["delay"] / dt
     steps = np.rint(d).astype(np.int64)
@@ -105,6 +121,7 @@ DISCRETIZERS: dict[str, Callable[[Node, float, str, str], Node]] = {
     "CubaLIF": _cubalif,
     "CubaLI": _cubali,
     "ASN": _asn,
+    "MTC": _mtc,
     "Delay": _delay,
 }
 

@@ -26,7 +26,7 @@ from .linops import LabelConflict, push, push_labels, row_labels
 from .paths import WEIGHTED, Path, paths_into
 
 #: Ops that emit integers a synapse can carry, with their grid exponent rule.
-SPIKING_SOURCES = ("lif", "cuba_lif", "asn")
+SPIKING_SOURCES = ("lif", "cuba_lif", "asn", "mtc")
 #: Neuron ops whose output is the membrane (integer targets: only to an output).
 LEAKY = ("li", "cuba_li")
 
@@ -76,6 +76,10 @@ class Edge:
 def source_exp(g: Graph, name: str) -> int:
     """Grid exponent of a source's integers."""
     n = g.nodes[name]
+    if n.op == "mtc":  # graded output out / 2^OUT_BITS (models/mtc/spec.py)
+        from ...models.mtc.spec import OUT_BITS
+
+        return -OUT_BITS
     return int(n.attrs["exp"]) if n.op == "input" else 0
 
 
@@ -90,6 +94,10 @@ def source_max(g: Graph, name: str) -> int:
         return int(peak) if peak is not None else max(-lo, hi)
     if n.op == "asn":
         return int(n.attrs["D"])
+    if n.op == "mtc":
+        from ...models.mtc.spec import OUT_MAX
+
+        return OUT_MAX
     return 1
 
 

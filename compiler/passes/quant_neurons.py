@@ -101,6 +101,17 @@ def _int_asn(n: Node, p: np.ndarray, ctx: Ctx) -> tuple[str, dict, dict]:
     return "int_asn", {"dv": decay_code(_full(n, "a")), "p": p}, attrs
 
 
+def _int_mtc(n: Node, p: np.ndarray, ctx: Ctx) -> tuple[str, dict, dict]:
+    """``mtc`` -> ``int_mtc`` (``models/mtc/spec.py``, ``quantize_params``); the bias is set later."""
+    from ...models.mtc.spec import LUT_FRAC, OUT_BITS, quantize_params
+
+    params, clipped = quantize_params({k: _full(n, k) for k in n.params}, p)
+    for k, lim in clipped.items():
+        ctx.issues.exceed(n.name, f"MTC parameter {k}", "out of range", lim, "clip it to the limit")
+    del params["bias"]
+    return "int_mtc", params, {"out_bits": OUT_BITS, "lut_frac": LUT_FRAC}
+
+
 Converter = Callable[[Node, np.ndarray, Ctx], tuple[str, dict, dict]]
 #: float neuron op -> converter(node, p, ctx) -> (int op, params without the bias, attrs).
 NEURON_FORMS: dict[str, Converter] = {
@@ -109,6 +120,7 @@ NEURON_FORMS: dict[str, Converter] = {
     "li": _int_li,
     "cuba_li": _int_li,
     "asn": _int_asn,
+    "mtc": _int_mtc,
 }
 
 
@@ -138,7 +150,7 @@ def finish_bias(name: str, op: str, b: np.ndarray, ctx: Ctx) -> dict[str, np.nda
     ``int_asn``: ``bias`` within 24 bits.
     """
     t = ctx.target
-    if op == "int_asn":
+    if op in ("int_asn", "int_mtc"):
         if np.any(np.abs(b) > t.asn_bias_max):
             ctx.issues.exceed(name, "bias", int(b[np.argmax(np.abs(b))]), f"±{t.asn_bias_max} ({t.asn_bias_bits} bits)", "clip it to the limit")
         return {"bias": np.clip(b, -t.asn_bias_max, t.asn_bias_max)}

@@ -51,7 +51,16 @@ PASSTHROUGH = frozenset({"input", "output", "flatten", "sumpool2d", "delay"})
 #: Graph metadata key of the range table.
 RANGES_KEY = "ranges"
 #: Ops eligible for post-training coarsening.
-PTQ_OPS = ("lif", "cuba_lif", "li", "cuba_li", "asn")
+PTQ_OPS = ("lif", "cuba_lif", "li", "cuba_li", "asn", "mtc")
+
+
+def _min_p(op: str) -> int:
+    """Smallest membrane grid ``p`` of a neuron op (ASN: 1; MTC: ``LUT_FRAC + 1``, the tanh index shift is >= 1)."""
+    if op == "mtc":
+        from ...models.mtc.spec import LUT_FRAC
+
+        return LUT_FRAC + 1
+    return 1
 
 
 class _Quantizer:
@@ -111,6 +120,12 @@ class _Quantizer:
                 bad.append("bias")
             if max(abs(alpha), abs(alpha + D)) * 2.0 ** int(p.max()) > t.state_max:
                 bad.append(f"window (alpha + D) << p ({t.state_bits} bits)")
+        elif n.op == "mtc":
+            if b > t.state_max:
+                bad.append("bias")
+            for k in ("dfn", "dsp", "dsn", "dusp", "uth", "usat", "gfn", "gsp", "gsn", "gusp"):
+                if np.abs(round_half_up(on_grid(np.broadcast_to(n.params[k], p.shape), p))).max(initial=0) > t.state_max:
+                    bad.append(f"MTC {k} ({t.state_bits} bits)")
         elif b > (t.bias_mant_max << t.bias_exp_max):
             bad.append("bias")
         for key, what in (("v", "peak |v|"), ("a", "peak |a << 6|"), ("u", "peak |u|")):
@@ -125,7 +140,7 @@ class _Quantizer:
         first = self._misfits(n, sh - q)
         if not first:
             return q
-        top = int((sh - q).min()) - 1 if n.op == "asn" else 64  # ASN keeps p >= 1
+        top = int((sh - q).min()) - _min_p(n.op) if n.op in ("asn", "mtc") else 64  # ASN keeps p >= 1, MTC p > LUT_FRAC
         c = 0
         while c < top:
             c += 1
@@ -149,6 +164,9 @@ class _Quantizer:
         if n.op == "asn" and (t.act_shift - q).min() < 1:
             self.issues.exceed(k, "ASN unit shift p", int((t.act_shift - q).min()), ">= 1", "raise p to 1 through larger weight shifts")
             q = np.minimum(q, t.act_shift - 1)
+        if n.op == "mtc" and (t.act_shift - q).min() < _min_p("mtc"):
+            # the tanh table index needs p > LUT_FRAC: a finer membrane grid through larger weight shifts
+            q = np.minimum(q, t.act_shift - _min_p("mtc"))
         if self.is_ptq(k):
             q = self._coarsen(k, q)
         hi = t.weight_exp_range[1]

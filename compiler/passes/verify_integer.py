@@ -19,7 +19,24 @@ from ..targets import LOIHI2, Target
 from .issues import where
 
 #: Every op of an integer program.
-INT_PROGRAM_OPS = frozenset({"input", "output", "flatten", "sumpool2d", "delay", "int_dense", "int_conv1d", "int_conv2d", "int_lif", "int_li", "int_asn"})
+INT_PROGRAM_OPS = frozenset({"input", "output", "flatten", "sumpool2d", "delay", "int_dense", "int_conv1d", "int_conv2d", "int_lif", "int_li", "int_asn", "int_mtc"})
+
+
+def _mtc_ranges(t: Target) -> dict[str, tuple[int, int]]:
+    """``int_mtc`` parameter ranges (``models/mtc/spec.py``, ``PARAM_BITS``)."""
+    from ...models.mtc.spec import LUT_ONE, PARAM_BITS, RATE_BITS
+
+    r = {}
+    for k, (bits, signed) in PARAM_BITS.items():
+        r[k] = (-(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    for k in ("kf", "ks", "kus"):
+        r[k] = (0, 2**RATE_BITS)
+    r["dm"] = (0, t.decay_max)
+    r["oshift"] = (1, 62)
+    r["ishift"] = (1, t.state_bits - 1)
+    r["p"] = (1, t.state_bits - 1 + 8)
+    r["lut"] = (0, LUT_ONE)
+    return r
 
 
 def param_ranges(t: Target) -> dict[str, dict[str, tuple[int, int]]]:
@@ -40,6 +57,7 @@ def param_ranges(t: Target) -> dict[str, dict[str, tuple[int, int]]]:
         "int_lif": lif,
         "int_li": lif,
         "int_asn": {"dv": (0, t.decay_max), "bias": (-t.asn_bias_max, t.asn_bias_max), "p": (1, t.state_bits - 1)},
+        "int_mtc": _mtc_ranges(t),
         "delay": {"steps": (0, 2**31)},
     }
 

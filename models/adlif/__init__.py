@@ -1,0 +1,1 @@
+"""AdLIF: adaptive LIF of Bittar & Garner 2022 (``nn``: torch module)."""

@@ -1,0 +1,1 @@
+"""MTC: multi-timescale conductance neuron (``nn``: torch module; ``spec``: numpy, no torch)."""
