@@ -23,8 +23,11 @@ import numpy as np
 from spikeforge.compiler.errors import SpikeforgeError
 from spikeforge.compiler.ir import NEURON_OPS
 
-#: Stateless ops a projection may cross.
+#: Stateless ops a projection may cross (integer programs).
 LINEAR_OPS = frozenset({"int_dense", "int_conv1d", "int_conv2d", "sumpool2d", "flatten", "identity", "delay"})
+#: Stateless ops a projection may cross in float programs (affine ones: their constant part
+#: is :func:`constants`, their linear part ``op(v) - op(0)`` goes into the matrix).
+FLOAT_LINEAR_OPS = frozenset({"affine", "scale", "conv1d", "conv2d", "sumpool2d", "avgpool2d", "flatten", "identity", "delay"})
 
 
 @dataclass
@@ -35,7 +38,8 @@ class Projection:
         src: Source node name (the ``input`` node or a neuron node).
         dst: Target neuron node name.
         matrix: int64 ``(n_dst, n_src)`` over the C-order flattened shapes; the target's
-            synaptic input is ``a = matrix @ s`` (``wexp`` shifts already applied).
+            synaptic input is ``a = matrix @ s`` (``wexp`` shifts already applied). Float
+            programs: float64, the linear part of the path (biases: :func:`constants`).
         delay: Extra steps from ``delay`` nodes on the path (0: the plain one-step hop).
         path: The stateless nodes the contributions cross (union over all paths).
         linop: When the only path is one weighted node (``src -> int_dense|int_conv* -> dst``)
@@ -65,14 +69,18 @@ def _size(shape) -> int:
 
 
 def projections(prog) -> list[Projection]:
-    """Every (source, target, delay) projection of an integer program.
+    """Every (source, target, delay) projection of an integer (or float) program.
 
     Raises:
         SpikeforgeError: A stateless node the projections cannot cross, or a loop through
             stateless nodes only.
     """
     from spikeforge.backends.reference.ops import STATELESS
+    from spikeforge.backends.reference.runtime import is_integer_program
 
+    integer = is_integer_program(prog)
+    allowed = LINEAR_OPS if integer else FLOAT_LINEAR_OPS
+    dtype = np.int64 if integer else np.float64
     g = prog.graph
     dg = g.nx()
     out: list[Projection] = []
@@ -85,14 +93,14 @@ def projections(prog) -> list[Projection]:
             m = stack.pop()
             if m in reach or g.nodes[m].op in NEURON_OPS or g.nodes[m].op in ("output", "input"):
                 continue
-            if g.nodes[m].op not in LINEAR_OPS:
-                raise SpikeforgeError(f"node '{m}' ({g.nodes[m].op}) cannot be mapped onto synapses; supported between neurons: {', '.join(sorted(LINEAR_OPS))}")
+            if g.nodes[m].op not in allowed:
+                raise SpikeforgeError(f"node '{m}' ({g.nodes[m].op}) cannot be mapped onto synapses; supported between neurons: {', '.join(sorted(allowed))}")
             reach.add(m)
             stack.extend(g.succs(m))
         sub = dg.subgraph(reach)
         if not nx.is_directed_acyclic_graph(sub):
             raise SpikeforgeError(f"a loop through stateless nodes only ({', '.join(sorted(reach))}): every loop needs a neuron")
-        eye = np.eye(n_src, dtype=np.int64).reshape((n_src,) + tuple(g.nodes[src].out_shape or ()))
+        eye = np.eye(n_src, dtype=dtype).reshape((n_src,) + tuple(g.nodes[src].out_shape or ()))
         vals: dict[str, dict[int, np.ndarray]] = {src: {0: eye}}
         crossed: dict[str, set[str]] = {src: set()}
         for m in nx.topological_sort(sub):
@@ -112,7 +120,10 @@ def projections(prog) -> list[Projection]:
                         key = k + int(s)
                         res[key] = res[key] + part if key in res else part
                 else:
-                    res[k] = STATELESS[n.op](n, v).reshape((n_src,) + tuple(n.out_shape or ()))
+                    y = STATELESS[n.op](n, v)
+                    if not integer:  # the linear part of an affine op
+                        y = y - STATELESS[n.op](n, np.zeros_like(v[:1]))
+                    res[k] = y.reshape((n_src,) + tuple(n.out_shape or ()))
             vals[m] = res
             crossed[m] = via | {m}
         # collect at the neuron nodes fed by src or by a reached stateless node
@@ -141,4 +152,36 @@ def projections(prog) -> list[Projection]:
     return out
 
 
-__all__ = ["LINEAR_OPS", "Projection", "groups", "projections"]
+def constants(prog) -> dict[str, np.ndarray]:
+    """Float programs: the constant input (biases of affine and conv nodes) of each neuron
+    node, flattened; what its synaptic input is when every source is silent.
+
+    Raises:
+        SpikeforgeError: A bias that reaches a neuron through a delay (it would arrive late).
+    """
+    from spikeforge.backends.reference.ops import STATELESS
+
+    g = prog.graph
+    vals: dict[str, np.ndarray] = {}
+    order = [m for m in nx.topological_sort(g.nx().subgraph([m for m, n in g.nodes.items() if n.op not in NEURON_OPS and n.op != "input"]))]
+    out: dict[str, np.ndarray] = {}
+    for m in order:
+        n = g.nodes[m]
+        ins = [vals[p] for p in g.preds(m) if p in vals]
+        v = sum(ins[1:], ins[0]) if ins else np.zeros((1,) + tuple(n.in_shape or ()))
+        if n.op == "delay":
+            if np.any(v):
+                raise SpikeforgeError(f"delay node '{m}' delays a bias; move the bias past the delay (the Lava float network holds biases in the neurons)")
+            vals[m] = v
+        elif n.op == "output":
+            continue
+        else:
+            vals[m] = STATELESS[n.op](n, v).reshape((1,) + tuple(n.out_shape or ()))
+    for dst, dn in g.nodes.items():
+        if dn.op in NEURON_OPS:
+            ins = [vals[p] for p in g.preds(dst) if p in vals]
+            out[dst] = (sum(ins[1:], ins[0]) if ins else np.zeros((1,) + tuple(dn.in_shape or ()))).reshape(-1).astype(np.float64)
+    return out
+
+
+__all__ = ["FLOAT_LINEAR_OPS", "LINEAR_OPS", "Projection", "constants", "groups", "projections"]

@@ -116,7 +116,7 @@ def plan(prog, realization: str | None = None, native_lif: bool = True) -> tuple
     from spikeforge.backends.reference.runtime import is_integer_program
 
     if not is_integer_program(prog):
-        raise SpikeforgeError("the Lava fixed_pt backend runs integer programs; compile with target='loihi2' (float programs: backend option tag='floating_pt')")
+        return plan_float(prog, native_lif)
     g = prog.graph
     realization = realization or g.metadata.get("realization", "graded")
     if realization not in ("graded", "binary"):
@@ -128,13 +128,7 @@ def plan(prog, realization: str | None = None, native_lif: bool = True) -> tuple
     # feed-forward net; < 0 through recurrence or user delays (negative model time: zeros);
     # > 0 past an unbalanced skip (model time beyond T: zeros). Lava's own LIF cannot hold
     # zeros outside its model time, so its sources must read with off = 0.
-    reads_off = set()
-    lag = lead = 0
-    for p in projs:
-        off = prog.depths[p.dst] - 1 - p.delay - prog.depths[p.src]
-        if off:
-            reads_off.add(p.src)
-        lag, lead = max(lag, -off), max(lead, off)
+    reads_off, lag, lead = _offsets(prog, projs)
     arrays: dict[str, np.ndarray] = {}
     gs = []
     inp = g.nodes[prog.input_name]
@@ -200,12 +194,105 @@ def plan(prog, realization: str | None = None, native_lif: bool = True) -> tuple
         "input_exp": int(inp.attrs["exp"]),
         "groups": gs,
         "synapses": syn,
+        "tag": "fixed_pt",
         "max_depth": int(prog.max_depth),
         "max_delay": max([s["delay"] for s in syn], default=0),
         # sample windows are T + lag + lead steps, so what a neuron reads outside its source's
         # model time is a gated (zero) step of a window, never another sample's
         "lag": int(lag),
         "lead": int(lead),
+        "depths": {k: int(v) for k, v in prog.depths.items()},
+    }
+    return meta, arrays
+
+
+#: Float neuron ops the Lava ``floating_pt`` network runs.
+FLOAT_SUPPORTED = ("lif", "cuba_lif", "li", "cuba_li")
+
+
+def _offsets(prog, projs) -> tuple[set, int, int]:
+    reads_off, lag, lead = set(), 0, 0
+    for p in projs:
+        off = prog.depths[p.dst] - 1 - p.delay - prog.depths[p.src]
+        if off:
+            reads_off.add(p.src)
+        lag, lead = max(lag, -off), max(lead, off)
+    return reads_off, lag, lead
+
+
+def _fparam(n, key: str, size: int, default: float) -> np.ndarray:
+    v = n.params.get(key, default)
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=np.float64), tuple(n.out_shape or (1,))).reshape(-1)) if np.asarray(v).size in (1, size) else np.asarray(v, np.float64).reshape(-1)
+
+
+def plan_float(prog, native_lif: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """The Lava ``floating_pt`` plan of a float program (``target="float"``).
+
+    Synapses are Lava's float ``Dense`` (the linear part of each path); biases of affine and
+    conv nodes become neuron biases. ``lif`` layers with one decay and one threshold and zero
+    reset run on Lava's own float ``LIFReset`` (``du = 1``, ``dv = 1 - a``, weights scaled by
+    ``g``, bias ``b + g c``); the rest on ``SfFloatNeuron``. Agreement with the float
+    reference is up to float rounding (Lava computes ``v (1 - dv)`` where the reference
+    computes ``a v``, and sums spikes in another order); ``docs/lava.md`` gives the tolerance.
+    """
+    from ..projections import constants
+
+    g = prog.graph
+    projs = projections(prog)
+    consts = constants(prog)
+    dg = g.nx()
+    cyc = {m for comp in nx.strongly_connected_components(dg) if len(comp) > 1 for m in comp} | {m for m in g.nodes if dg.has_edge(m, m)}
+    reads_off, lag, lead = _offsets(prog, projs)
+    arrays: dict[str, np.ndarray] = {}
+    gs = []
+    scale: dict[str, np.ndarray] = {}
+    for name in groups(prog):
+        n = g.nodes[name]
+        size = int(np.prod(n.out_shape)) if n.out_shape else 1
+        rec = {"name": name, "op": n.op, "n": size, "depth": int(prog.depths[name]), "shape": list(n.out_shape or (1,))}
+        if n.op == "input":
+            rec.update(kind="input", message_bits=24)
+            gs.append(rec)
+            continue
+        if n.op not in FLOAT_SUPPORTED:
+            raise SpikeforgeError(f"node '{name}' has op '{n.op}' that the Lava floating_pt network cannot run; supported: {', '.join(FLOAT_SUPPORTED)} (compile for loihi2 for the rest)")
+        key = f"g/{name}/"
+        a, gg, b = _fparam(n, "a", size, 0.0), _fparam(n, "g", size, 1.0), _fparam(n, "b", size, 0.0)
+        c = consts.get(name, np.zeros(size))
+        spiking = n.op in ("lif", "cuba_lif")
+        use_syn = n.op.startswith("cuba")
+        subtract = str(n.attrs.get("reset", "zero")) == "subtract"
+        vth = _fparam(n, "v_threshold", size, 1.0) if spiking else np.zeros(size)
+        vreset = _fparam(n, "v_reset", size, 0.0) if spiking else np.zeros(size)
+        native = (native_lif and n.op == "lif" and not subtract and not np.any(vreset) and _uniform(a) and _uniform(vth)
+                  and name not in cyc and name not in reads_off)
+        if native:
+            rec.update(kind="lava_lif_float", message_bits=0, out_n=size, dv=float(1.0 - a[0]), vth=float(vth[0]))
+            arrays[key + "bias"] = b + gg * c
+            scale[name] = gg
+        else:
+            rec.update(kind="sf_float", use_syn=use_syn, subtract=subtract, spiking=spiking, message_bits=0 if spiking else 24, out_n=size)
+            arrays.update({key + "a_syn": _fparam(n, "a_syn", size, 0.0), key + "g_syn": _fparam(n, "g_syn", size, 1.0), key + "a": a, key + "g": gg,
+                           key + "vth": vth, key + "vreset": vreset})
+            if use_syn:
+                if np.any(c):
+                    raise SpikeforgeError(f"node '{name}' ({n.op}): a bias in front of a current-based neuron is not supported by the Lava float network")
+                arrays[key + "b"] = b
+            else:
+                arrays[key + "b"] = b + gg * c
+        gs.append(rec)
+    kinds = {r["name"]: r for r in gs}
+    syn = []
+    for i, p in enumerate(projs):
+        Wf = p.matrix * scale.get(p.dst, np.ones(p.matrix.shape[0]))[:, None]
+        k = f"s/{i}/weights"
+        arrays[k] = Wf
+        syn.append({"src": p.src, "dst": p.dst, "delay": int(p.delay), "weights": k, "weight_exp": 0, "kind": "dense",
+                    "num_message_bits": int(kinds[p.src]["message_bits"]), "path": list(p.path)})
+    meta = {
+        "format": FORMAT, "version": VERSION, "target": prog.target, "realization": "float", "tag": "floating_pt",
+        "input": prog.input_name, "input_exp": 0, "groups": gs, "synapses": syn, "max_depth": int(prog.max_depth),
+        "max_delay": max([s["delay"] for s in syn], default=0), "lag": int(lag), "lead": int(lead),
         "depths": {k: int(v) for k, v in prog.depths.items()},
     }
     return meta, arrays

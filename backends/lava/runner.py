@@ -52,7 +52,7 @@ def _tail(text: str, n: int = 15) -> str:
     return "\n".join(lines[-n:])
 
 
-def run_worker(folder: Path, x_int: np.ndarray, probes: list[str], timeout: float, tag: str = "fixed_pt") -> dict:
+def run_worker(folder: Path, x_int: np.ndarray, probes: list[str], timeout: float, tag: str = "") -> dict:
     """Run ``network.py`` of an emitted folder in the worker environment on ``x_int``.
 
     Returns:
@@ -92,10 +92,12 @@ def run_lava(
     timeout: float | None = None,
     keep: str | os.PathLike | None = None,
 ) -> Trace:
-    """Run an integer program in Lava's bit-accurate simulator (``fixed_pt``).
+    """Run a program in Lava: integer programs in the bit-accurate simulator (``fixed_pt``),
+    float programs with Lava's ``floating_pt`` models (equal to the float reference up to float
+    rounding, see ``docs/lava.md``).
 
     Args:
-        prog: Integer :class:`~spikeforge.compiler.Program` (``target="loihi2*"``).
+        prog: A :class:`~spikeforge.compiler.Program` (``target="loihi2*"`` or ``"float"``).
         x: Input ``(T, B, *input_shape)`` (real values; quantized by the input node as the
             reference does, clipped values counted in ``Trace.warnings``).
         probes: Neuron (or input) node names whose raw model-time values to return.
@@ -122,7 +124,7 @@ def run_lava_timed(prog, x, probes=(), realization=None, native_lif=True, timeou
     """:func:`run_lava`, also returning ``{"seconds": Lava run time, "wall": worker wall time}``."""
     from spikeforge.backends.dequantize import output_sources, real_output
     from spikeforge.backends.reference.ops import quantize_input
-    from spikeforge.backends.reference.runtime import _check_input, _input_attrs
+    from spikeforge.backends.reference.runtime import _check_input, _input_attrs, is_integer_program
 
     from .emit import write_artifact
 
@@ -134,10 +136,14 @@ def run_lava_timed(prog, x, probes=(), realization=None, native_lif=True, timeou
             raise InputError(f"probe '{p}' names no node; nodes: {', '.join(g.nodes)}")
         if g.nodes[p].op not in NEURON_OPS and g.nodes[p].op != "input":
             raise InputError(f"probe '{p}' ({g.nodes[p].op}): the Lava backend records neuron layers and the input only")
-    exp, bits, signed = _input_attrs(prog)
     T, B = x.shape[:2]
-    x_int = np.zeros(x.shape, np.int64)
-    _, clipped = quantize_input(x, exp, bits, signed, out=x_int)
+    integer = is_integer_program(prog)
+    if integer:
+        exp, bits, signed = _input_attrs(prog)
+        x_int = np.zeros(x.shape, np.int64)
+        _, clipped = quantize_input(x, exp, bits, signed, out=x_int)
+    else:  # float programs run Lava's floating_pt models on the real input
+        x_int, clipped = x, 0
     wanted = sorted({p for p in probes if g.nodes[p].op in NEURON_OPS} | set(output_sources(prog)))
     tmp = Path(tempfile.mkdtemp(prefix="spikeforge-lava-"))
     try:

@@ -78,7 +78,8 @@ def build_network(folder: str, x_int: np.ndarray, probes=None) -> Network:
     from scipy.sparse import csr_matrix
 
     meta, arrays = load_plan(folder)
-    x_int = np.asarray(x_int, dtype=np.int64)
+    floating = meta.get("tag") == "floating_pt"
+    x_int = np.asarray(x_int, dtype=np.float64 if floating else np.int64)
     T, B = int(x_int.shape[0]), int(x_int.shape[1])
     x_int = x_int.reshape(T, B, -1)
     W = T + int(meta["lag"]) + int(meta["lead"])
@@ -88,10 +89,18 @@ def build_network(folder: str, x_int: np.ndarray, probes=None) -> Network:
         name, kind, n, d = r["name"], r["kind"], int(r["n"]), int(r["depth"])
         key = f"g/{name}/"
         if kind == "input":
-            data = np.zeros((n, steps), np.int64)
+            data = np.zeros((n, steps), np.float64 if floating else np.int64)
             for b in range(B):
                 data[:, b * W : b * W + T] = x_int[:, b].T
-            procs[name] = Source(data=data.astype(np.int32))
+            procs[name] = Source(data=data if floating else data.astype(np.int32))
+        elif kind == "lava_lif_float":
+            procs[name] = LIFReset(shape=(n,), du=1.0, dv=float(r["dv"]), vth=float(r["vth"]), bias_mant=arrays[key + "bias"], bias_exp=0.0,
+                                   reset_interval=W, reset_offset=(d + 1) % W, name=name)
+        elif kind == "sf_float":
+            procs[name] = sfproc.SfFloatNeuron(
+                shape=(n,), a_syn=arrays[key + "a_syn"], g_syn=arrays[key + "g_syn"], a=arrays[key + "a"], g=arrays[key + "g"], b=arrays[key + "b"],
+                vth=arrays[key + "vth"], vreset=arrays[key + "vreset"], use_syn=bool(r["use_syn"]), subtract=bool(r["subtract"]),
+                spiking=bool(r["spiking"]), depth=d, T=T, W=W, name=name)
         elif kind == "lava_lif":
             procs[name] = LIFReset(
                 shape=(n,), du=int(arrays[key + "du"][0]), dv=int(arrays[key + "dv"][0]), vth=int(arrays[key + "vth"][0]),
@@ -124,7 +133,10 @@ def build_network(folder: str, x_int: np.ndarray, probes=None) -> Network:
                 synapses.append(line)
             port = delays[dk].s_out
         w = arrays[s["weights"]]
-        kw = dict(num_message_bits=int(s["num_message_bits"]), weight_exp=int(s["weight_exp"]), num_weight_bits=8)
+        if floating:
+            kw = dict(num_message_bits=int(s["num_message_bits"]))
+        else:
+            kw = dict(num_message_bits=int(s["num_message_bits"]), weight_exp=int(s["weight_exp"]), num_weight_bits=8)
         conn = Sparse(weights=csr_matrix(w), **kw) if s["kind"] == "sparse" else Dense(weights=w, **kw)
         port.connect(conn.s_in)
         conn.a_out.connect(procs[s["dst"]].a_in)
@@ -139,12 +151,14 @@ def build_network(folder: str, x_int: np.ndarray, probes=None) -> Network:
     return Network(procs, synapses, sinks, steps, W, T, B, meta)
 
 
-def run(folder: str, x_int: np.ndarray, probes=None, tag: str = "fixed_pt") -> dict:
+def run(folder: str, x_int: np.ndarray, probes=None, tag: str | None = None) -> dict:
     """Build and run the network; return ``{"probes": {name: (T, B, n)}, "counts": ..., "seconds": ...}``."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     net = build_network(folder, x_int, probes)
+    tag = tag or net.meta.get("tag", "fixed_pt")
+    floating = tag == "floating_pt"
     groups = {r["name"]: r for r in net.meta["groups"]}
     any_proc = next(iter(net.procs.values()))
     t0 = time.perf_counter()
@@ -153,10 +167,10 @@ def run(folder: str, x_int: np.ndarray, probes=None, tag: str = "fixed_pt") -> d
         seconds = time.perf_counter() - t0
         out = {}
         for name, sink in net.sinks.items():
-            data = np.asarray(sink.data.get(), dtype=np.int64)  # (n_out, steps)
+            data = np.asarray(sink.data.get(), dtype=np.float64 if floating else np.int64)  # (n_out, steps)
             r = groups[name]
             d = int(r["depth"])
-            vals = np.zeros((net.T, net.B, data.shape[0]), np.int64)
+            vals = np.zeros((net.T, net.B, data.shape[0]), data.dtype)
             for b in range(net.B):
                 g0 = b * net.W + d
                 vals[:, b] = data[:, g0 : g0 + net.T].T
@@ -177,11 +191,11 @@ def main(argv=None) -> int:
     ap.add_argument("--input", required=True, help="npz with x_int: quantized input (T, B, n_in)")
     ap.add_argument("--output", required=True, help="npz to write: probe/<layer> (T, B, n), count/<layer>, seconds")
     ap.add_argument("--probes", default="", help="comma-separated layers to record (default: all)")
-    ap.add_argument("--tag", default="fixed_pt", help="Lava process-model tag (fixed_pt)")
+    ap.add_argument("--tag", default="", help="Lava process-model tag (default: the plan's: fixed_pt for integer programs, floating_pt for float ones)")
     a = ap.parse_args(argv)
     with np.load(a.input) as z:
         x_int = z["x_int"]
-    res = run(HERE, x_int, [p for p in a.probes.split(",") if p] or None, a.tag)
+    res = run(HERE, x_int, [p for p in a.probes.split(",") if p] or None, a.tag or None)
     arrays = {f"probe/{k}": v for k, v in res["probes"].items()}
     arrays.update({f"count/{k}": v for k, v in res["counts"].items()})
     arrays["seconds"] = np.array(res["seconds"])

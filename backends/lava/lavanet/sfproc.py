@@ -11,6 +11,8 @@ fit. These processes cover what Lava lacks, each a ``PyLoihiProcessModel`` tagge
   ``[0, D]`` sent as one payload, or as ``D`` binary spikes on ``D`` parallel axons
   (the binary realization: axon ``k`` of neuron ``i`` carries ``1`` iff ``k < e_i``).
 * :class:`SfDelay`: an axonal delay line of ``k`` steps.
+* :class:`SfFloatNeuron` (``floating_pt``): the float reference's LIF / CUBA / LI update,
+  for float programs.
 
 Sample windows: a batch runs as one Lava run, sample ``b`` in global steps
 ``[b W, (b + 1) W)``. A neuron at depth ``d`` runs its model step ``m`` at global step
@@ -249,3 +251,86 @@ class PySfDelayModel(PyLoihiProcessModel):
         out = self.buf[k].copy()
         self.buf[k] = self.s_in.recv()
         self.s_out.send(out.astype(np.int32))
+
+
+@implements(proc=SfDelay, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PySfDelayModelFloat(PyLoihiProcessModel):
+    """Ring buffer of ``steps`` float messages."""
+
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    buf: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def run_spk(self) -> None:
+        k = (self.time_step - 1) % self.buf.shape[0]
+        out = self.buf[k].copy()
+        self.buf[k] = self.s_in.recv()
+        self.s_out.send(out)
+
+
+# ----------------------------------------------------------------------------- float mode
+
+
+class SfFloatNeuron(_Windowed):
+    """Float ``lif`` / ``cuba_lif`` / ``li`` / ``cuba_li`` (Lava ``floating_pt``), per-neuron
+    parameters; the float reference's update (state ``i``, ``v``: float64):
+
+    .. math::
+        i = a_{syn} i + g_{syn} x \\;(\\text{CUBA});\\quad v = a v + g\\,i + b;\\quad
+        s = v > v_{th};\\quad v \\leftarrow v - s\\,v_{th} \\text{ or } (s ? v_{reset} : v)
+
+    ``li`` sends ``v`` instead of spikes.
+    """
+
+    def __init__(self, *, shape, a_syn, g_syn, a, g, b, vth, vreset, use_syn: bool, subtract: bool, spiking: bool,
+                 depth: int, T: int, W: int, name=None) -> None:
+        z = np.zeros(shape)
+        super().__init__(shape=shape, in_shape=shape, out_shape=shape, depth=depth, T=T, W=W, name=name,
+                         i=z, v=z, a_syn=a_syn, g_syn=g_syn, a=a, g=g, b=b, vth=vth, vreset=vreset,
+                         flags=np.array([int(use_syn), int(subtract), int(spiking)]))
+
+
+@implements(proc=SfFloatNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PySfFloatNeuronModel(_WindowModel):
+    """The float reference's LIF / CUBA / LI update."""
+
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    i: np.ndarray = LavaPyType(np.ndarray, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+    a_syn: np.ndarray = LavaPyType(np.ndarray, float)
+    g_syn: np.ndarray = LavaPyType(np.ndarray, float)
+    a: np.ndarray = LavaPyType(np.ndarray, float)
+    g: np.ndarray = LavaPyType(np.ndarray, float)
+    b: np.ndarray = LavaPyType(np.ndarray, float)
+    vth: np.ndarray = LavaPyType(np.ndarray, float)
+    vreset: np.ndarray = LavaPyType(np.ndarray, float)
+    flags: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    counts: np.ndarray = LavaPyType(np.ndarray, np.int64)
+
+    def run_spk(self) -> None:
+        x = self.a_in.recv().astype(np.float64)
+        use_syn, subtract, spiking = (bool(f) for f in self.flags)
+        m = self.model_step()
+        if m <= 0:
+            self.i[:] = 0.0
+            self.v[:] = 0.0
+            if m < 0:
+                self.s_out.send(np.zeros(self.s_out.shape))
+                return
+        if use_syn:
+            x = self.a_syn * self.i + self.g_syn * x
+            self.i[:] = x
+        v = self.a * self.v + self.g * x + self.b
+        if not spiking:
+            self.v[:] = v
+            self.s_out.send(v.copy())
+            return
+        s = v > self.vth
+        v = np.where(s, v - self.vth, v) if subtract else np.where(s, self.vreset, v)
+        self.v[:] = v
+        self.s_out.send(s.astype(np.float64))

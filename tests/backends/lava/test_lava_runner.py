@@ -24,14 +24,23 @@ def _lava_tmpdirs() -> set[str]:
     return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("spikeforge-lava-")}
 
 
-def test_verify_reference_vs_lava(lava_python):
+@pytest.fixture
+def private_tmp(monkeypatch, tmp_path):
+    """A temporary-file folder of this test's own (other runs may use the system one)."""
+    d = tmp_path / "tmp"
+    d.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
+    return d
+
+
+def test_verify_reference_vs_lava(lava_python, private_tmp):
     prog = intnets.residual_program(hidden="int_asn", asn_kw={"alpha": 0, "D": 3})
     x = np.random.default_rng(2).random((7, 2) + prog.input_shape) * 2
     before = _lava_tmpdirs()
     rep = sf.verify(prog, x, backends=("reference", "lava"))
     assert rep.ok, rep.summary()
     assert set(rep.agreement[("reference", "lava")]) == {"n1", "n2", "n3", "<output>"}
-    assert _lava_tmpdirs() == before  # temporary files removed
+    assert _lava_tmpdirs() == before == set()  # temporary files removed
 
 
 def test_missing_worker_env_is_one_clear_error(monkeypatch, tmp_path):
@@ -41,7 +50,7 @@ def test_missing_worker_env_is_one_clear_error(monkeypatch, tmp_path):
         sf.run(prog, np.zeros((2, 1) + prog.input_shape), backend="lava")
 
 
-def test_worker_crash_reports_stderr_and_cleans_up(lava_python, monkeypatch):
+def test_worker_crash_reports_stderr_and_cleans_up(lava_python, monkeypatch, private_tmp):
     real = runner.run_worker
 
     def crashing(folder, x_int, probes, timeout, tag="fixed_pt"):
