@@ -71,10 +71,16 @@ def test_worker_timeout_is_reported(lava_python):
         sf.run(prog, np.zeros((2, 1) + prog.input_shape), backend="lava", timeout=0.5)
 
 
-def test_float_program_is_refused_with_the_fix():
-    prog = sf.compile(intnets_float_graph(), target="float")
-    with pytest.raises(SpikeforgeError, match="integer programs; compile with target='loihi2'"):
-        write_artifact(prog, Path(tempfile.mkdtemp()) / "x")
+def test_float_asn_is_refused_with_the_fix(tmp_path):
+    import nir
+
+    from tests.compiler.passes.int_nets import asn, chain
+
+    g = chain(("fc", nir.Linear(weight=np.ones((2, 3)))), ("a", asn(2)), in_shape=(3,), out_shape=(2,))
+    prog = sf.compile(g, target="float")
+    with pytest.raises(SpikeforgeError, match=r"node 'a' has op 'asn' that the Lava floating_pt network cannot run; supported: .*compile for loihi2"):
+        write_artifact(prog, tmp_path / "x")
+    assert not list(tmp_path.iterdir())  # nothing half-written
 
 
 def intnets_float_graph():
