@@ -43,7 +43,7 @@ SPARSE_DENSITY = 0.25
 #: Lava's 8-bit weight mantissa (mixed sign: even numbers, so |m| <= 127 after halving).
 MANT_MAX = 127
 #: Ops the Lava backend runs.
-SUPPORTED = ("int_lif", "int_li", "int_asn")
+SUPPORTED = ("int_lif", "int_li", "int_asn", "int_mtc")
 HERE = Path(__file__).resolve().parent
 
 
@@ -144,7 +144,14 @@ def plan(prog, realization: str | None = None, native_lif: bool = True) -> tuple
             raise SpikeforgeError(f"node '{name}' has op '{n.op}' that the Lava backend cannot run; supported neurons: {', '.join(SUPPORTED)}")
         P = n.params
         key = f"g/{name}/"
-        if n.op == "int_asn":
+        if n.op == "int_mtc":
+            from spikeforge.models.mtc.spec import INT_PARAMS, OUT_BITS
+
+            rec.update(kind="sf_mtc", message_bits=OUT_BITS + 1, out_n=size)
+            for k in INT_PARAMS:
+                arrays[key + k] = _flat(P[k], size)
+            arrays[key + "lut"] = np.asarray(P["lut"], dtype=np.int64)
+        elif n.op == "int_asn":
             D = int(n.attrs["D"])
             binary = realization == "binary"
             rec.update(kind="sf_asn", alpha=int(n.attrs["alpha"]), D=D, binary=binary, message_bits=0 if binary else max(1, int(D).bit_length()),

@@ -112,6 +112,9 @@ def build_network(folder: str, x_int: np.ndarray, probes=None) -> Network:
                 shape=(n,), du=arrays[key + "du"], dv=arrays[key + "dv"], bias=arrays[key + "bias"], vth=arrays[key + "vth"],
                 subtract=bool(r["subtract"]), spiking=bool(r["spiking"]), depth=d, T=T, W=W, name=name,
             )
+        elif kind == "sf_mtc":
+            procs[name] = sfproc.SfMTC(shape=(n,), params={k: arrays[key + k] for k in sfproc.MTC_PARAMS}, lut=arrays[key + "lut"],
+                                       depth=d, T=T, W=W, name=name)
         elif kind == "sf_asn":
             procs[name] = sfproc.SfASN(
                 shape=(n,), dv=arrays[key + "dv"], bias=arrays[key + "bias"], p=arrays[key + "p"], alpha=int(r["alpha"]), D=int(r["D"]),

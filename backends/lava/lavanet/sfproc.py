@@ -11,6 +11,7 @@ fit. These processes cover what Lava lacks, each a ``PyLoihiProcessModel`` tagge
   ``[0, D]`` sent as one payload, or as ``D`` binary spikes on ``D`` parallel axons
   (the binary realization: axon ``k`` of neuron ``i`` carries ``1`` iff ``k < e_i``).
 * :class:`SfDelay`: an axonal delay line of ``k`` steps.
+* :class:`SfMTC`: the multi-timescale conductance neuron's integer form (``int_mtc``).
 * :class:`SfFloatNeuron` (``floating_pt``): the float reference's LIF / CUBA / LI update,
   for float programs.
 
@@ -334,3 +335,94 @@ class PySfFloatNeuronModel(_WindowModel):
         v = np.where(s, v - self.vth, v) if subtract else np.where(s, self.vreset, v)
         self.v[:] = v
         self.s_out.send(s.astype(np.float64))
+
+
+# ----------------------------------------------------------------------------- MTC
+
+#: ``int_mtc`` (``models/mtc/spec.py``): conductances (name, filtered voltage read), filters,
+#: and the fixed-point constants of its normative step.
+MTC_FEEDBACK = (("fn", "f"), ("sp", "s"), ("sn", "s"), ("usp", "us"))
+MTC_FILTERS = ("f", "s", "us")
+MTC_PARAMS = ("dm", "kf", "ks", "kus", "gfn", "gsp", "gsn", "gusp", "dfn", "dsp", "dsn", "dusp", "th", "bias", "oscale", "oshift", "ishift")
+MTC_LUT_BITS, MTC_RATE_BITS, MTC_OUT_MAX = 12, 16, 256
+
+
+def mtc_step(st: dict, a, p: dict, lut):
+    """One ``int_mtc`` step (states ``um``, ``uf``, ``us``, ``uus``: signed 24-bit); returns
+    (graded output in ``[0, 256]``, saturations).
+
+    .. math::
+        U_m = \\mathrm{clip}_{24}(\\mathrm{decay}(U_m, d_m) + (a \\ll 6) + b
+              + (\\textstyle\\sum_x g_x \\mathrm{LUT}(U_{src(x)} - \\delta_x) + 2^{11}) \\gg 12),\\;
+        U_y \\mathrel{+}= ((U_m - U_y) k_y + 2^{15}) \\gg 16,\\;
+        o = \\mathrm{clip}(((U_m - th)\\, s + 2^{sh-1}) \\gg sh, 0, 256)
+    """
+    src = {"f": st["uf"], "s": st["us"], "us": st["uus"]}
+    acc = np.zeros_like(st["um"])
+    for name, var in MTC_FEEDBACK:
+        y = src[var] - p["d" + name]
+        i = np.right_shift(y + np.left_shift(np.int64(1), p["ishift"] - 1), p["ishift"])
+        k = np.minimum(np.abs(i), lut.shape[0] - 1)
+        acc = acc + p["g" + name] * np.where(i >= 0, lut[k], -lut[k])
+    fb = np.right_shift(acc + (1 << (MTC_LUT_BITS - 1)), MTC_LUT_BITS)
+    um, ns = clip24(decay(st["um"], p["dm"]) + np.left_shift(a, ACT_SHIFT) + p["bias"] + fb)
+    st["um"] = um
+    half = 1 << (MTC_RATE_BITS - 1)
+    for var in MTC_FILTERS:
+        key = "u" + var
+        st[key] = st[key] + np.right_shift((um - st[key]) * p["k" + var] + half, MTC_RATE_BITS)
+    sh = p["oshift"]
+    out = np.right_shift((um - p["th"]) * p["oscale"] + np.left_shift(np.int64(1), sh - 1), sh)
+    return np.clip(out, 0, MTC_OUT_MAX), ns
+
+
+class SfMTC(_Windowed):
+    """Multi-timescale conductance neuron, integer form (``int_mtc``): graded output.
+
+    Args:
+        shape: Neuron shape ``(n,)``.
+        params: The per-neuron integer parameters (:data:`MTC_PARAMS`).
+        lut: The tanh table (int64).
+        depth, T, W: Sample-window timing.
+    """
+
+    def __init__(self, *, shape, params: dict, lut, depth: int, T: int, W: int, name=None) -> None:
+        z = np.zeros(shape, np.int64)
+        super().__init__(shape=shape, in_shape=shape, out_shape=shape, depth=depth, T=T, W=W, name=name,
+                         um=z, uf=z, us=z, uus=z, lut=np.asarray(lut, np.int64),
+                         prm=np.stack([np.asarray(params[k], np.int64) for k in MTC_PARAMS]))
+
+
+@implements(proc=SfMTC, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PySfMTCModel(_WindowModel):
+    """Bit-exact ``int_mtc`` (``docs/integer.md``)."""
+
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    um: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    uf: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    us: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    uus: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    lut: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=12)
+    prm: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    counts: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+
+    def run_spk(self) -> None:
+        a = self.a_in.recv().astype(np.int64)
+        m = self.model_step()
+        keys = ("um", "uf", "us", "uus")
+        if m <= 0:
+            for k in keys:
+                getattr(self, k)[:] = 0
+            if m < 0:
+                self.s_out.send(np.zeros(self.s_out.shape, np.int32))
+                return
+        st = {k: getattr(self, k).astype(np.int64) for k in keys}
+        p = dict(zip(MTC_PARAMS, self.prm.astype(np.int64)))
+        out, ns = mtc_step(st, a, p, self.lut.astype(np.int64))
+        for k in keys:
+            getattr(self, k)[:] = st[k]
+        self.counts[1] += ns
+        self.s_out.send(out.astype(np.int32))

@@ -142,6 +142,18 @@ def test_cuba_lif_by_post_training_quantization(lava_python, rng):
     assert probes[cuba].any()
 
 
+def test_compiled_mtc_integer(lava_python):
+    """The multi-timescale conductance neuron's integer form (int_mtc, graded output)."""
+    from tests.compiler.test_compile_mtc import _net, _x
+
+    x = _x(T=120, B=2)
+    prog = sf.compile(sf.trace(_net(), torch.from_numpy(x)), target="loihi2", calibration=x)
+    mtc = [m for m, n in prog.graph.nodes.items() if n.op == "int_mtc"]
+    assert mtc and kinds(prog)[mtc[0]] == "sf_mtc"
+    probes = assert_lava_equals_reference(prog, x)
+    assert np.unique(probes[mtc[0]]).size > 2  # graded output
+
+
 @pytest.mark.slow
 def test_trained_nasn_digits_100_samples(lava_python):
     from spikeforge.demo import digits_split, encode, load_model

@@ -12,6 +12,7 @@ from spikeforge.backends.lava.lavanet import sfproc
 from spikeforge.models.asn import spec as asn_spec
 from spikeforge.models.lif import spec as lif_spec
 from spikeforge.models.lif.spec import Counters
+from spikeforge.models.mtc import spec as mtc_spec
 
 
 def main(seed: int, cases: int, steps: int) -> None:
@@ -45,6 +46,25 @@ def main(seed: int, cases: int, steps: int) -> None:
                 v, got, ns = sfproc.asn_step(v, a, p["dv"], p["bias"], p["p"], alpha, D)
                 sats += ns
                 bad += int(np.count_nonzero(got != want) + np.count_nonzero(v != st["v"][0]))
+    for case in range(cases // 4):  # int_mtc: random parameters in their bit widths
+        n = int(rng.integers(1, 20))
+        p = {k: rng.integers(0, 2**bits - 1, n) if not signed else rng.integers(-2 ** (bits - 3), 2 ** (bits - 3), n)
+             for k, (bits, signed) in mtc_spec.PARAM_BITS.items()}
+        p["dm"] = rng.integers(0, 4096, n)
+        for k in ("kf", "ks", "kus"):
+            p[k] = rng.integers(0, 2**16, n)
+        p["oscale"] = rng.integers(1, 2**12, n)
+        p["oshift"] = rng.integers(1, 24, n)
+        p["ishift"] = rng.integers(1, 16, n)
+        p["lut"] = mtc_spec.tanh_lut()
+        st, c = mtc_spec.init_state(1, n), Counters()
+        mine = {k: np.zeros(n, np.int64) for k in ("um", "uf", "us", "uus")}
+        for _ in range(steps):
+            a = rng.integers(-2**12, 2**12, n)
+            want = mtc_spec.step(st, a[None], p, c)[0]
+            got, ns = sfproc.mtc_step(mine, a, {k: p[k] for k in sfproc.MTC_PARAMS}, p["lut"])
+            sats += ns
+            bad += int(np.count_nonzero(got != want)) + sum(int(np.count_nonzero(mine[k] != st[k][0])) for k in mine)
     print(json.dumps({"cases": cases, "steps": steps, "mismatches": bad, "wraps": wraps, "saturations": sats}))
 
 
