@@ -55,3 +55,32 @@ def step(state: dict, a: np.ndarray, p: dict, alpha: int, D: int, counters: Coun
     c_.saturate += nr
     state["v"] = v
     return c - alpha
+
+
+# ----------------------------------------------------------------------------- declaration
+# The same update as statements (``models/declare.py``), for code-generating backends (Brian2).
+# ``tests/models/test_declare.py`` runs them against :func:`step` on random states.
+
+from ..declare import IntNeuronDecl  # noqa: E402
+
+DECLARATIONS = (
+    IntNeuronDecl(
+        op="int_asn",
+        params=PARAM_BITS,
+        states=STATE_BITS,
+        constants={"alpha": lambda attrs: int(attrs.get("alpha", 0)), "D": lambda attrs: int(attrs["D"])},
+        counters={"n_sat": "voltage saturated at 24 bits"},
+        update=(
+            "U_in = decay(v, dv) + shl(a, 6) + bias",
+            "n_sat += sats24(U_in)",
+            "U = clip24(U_in)",
+            "c = clip(shr(U + shl(1, p - 1), p), alpha, alpha + D)",
+            "r = U - shl(c, p)",
+            "n_sat += sats24(r)",
+            "v = clip24(r)",
+            "y = c - alpha",
+        ),
+        emission_max=lambda attrs: int(attrs["D"]),
+        doc="ASN / NASN / I-LIF (graded spikes c - alpha in [0, D])",
+    ),
+)

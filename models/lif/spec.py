@@ -81,3 +81,54 @@ def step(state: dict, a: np.ndarray, p: dict, reset: str = "zero", spiking: bool
         raise ValueError(f"reset must be 'zero' or 'subtract', got {reset!r}")
     state["v"] = v
     return s.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- declaration
+# The same update as statements (``models/declare.py``), for code-generating backends (Brian2).
+# ``tests/models/test_declare.py`` runs them against :func:`step` on random states.
+
+from ..declare import IntNeuronDecl  # noqa: E402
+
+
+def _subtract(attrs) -> int:
+    reset = attrs.get("reset", "zero")
+    if reset not in ("zero", "subtract"):
+        raise ValueError(f"reset must be 'zero' or 'subtract', got {reset!r}")
+    return int(reset == "subtract")
+
+
+_LIF_COMMON = (
+    "u_in = decay(u, du + 1) + shl(a, 6)",
+    "n_wrap += wraps24(u_in)",
+    "u = wrap24(u_in)",
+    "v_in = decay(v, dv) + u + shl(bias_mant, bias_exp)",
+    "n_sat += sats24(v_in)",
+    "v_new = clip24(v_in)",
+)
+_COUNTERS = {"n_wrap": "current wrapped at 24 bits", "n_sat": "voltage saturated at 24 bits"}
+
+#: ``int_lif`` emits spikes (0/1); ``int_li`` emits its voltage every step.
+DECLARATIONS = (
+    IntNeuronDecl(
+        op="int_lif",
+        params=PARAM_BITS,
+        states=STATE_BITS,
+        constants={"subtract": _subtract},
+        counters=_COUNTERS,
+        update=_LIF_COMMON + (
+            "y = gt(v_new, shl(vth, 6))",
+            "v = v_new - y * (subtract * shl(vth, 6) + (1 - subtract) * v_new)",
+        ),
+        emission_max=lambda attrs: 1,
+        doc="Lava bit-accurate LIF / CUBA-LIF (spikes 0/1)",
+    ),
+    IntNeuronDecl(
+        op="int_li",
+        params=PARAM_BITS,
+        states=STATE_BITS,
+        counters=_COUNTERS,
+        update=_LIF_COMMON + ("v = v_new", "y = v"),
+        emission_max=None,
+        doc="LI / CUBA-LI readout (the voltage every step)",
+    ),
+)

@@ -1,0 +1,117 @@
+"""Brian2 objects generated from neuron declarations (``models/declare.py``).
+
+Nothing here knows a particular neuron: a declaration's params, states, counters and
+constants become the variables of one ``NeuronGroup`` (float64, every value an exact
+integer); its update statements become the group's ``run_regularly`` code (one step per
+hardware step, scheduled in Brian2's ``groups`` slot), followed by ``a = 0`` to consume the
+synaptic input. The emission ``y`` triggers the synapses: through the threshold ``y != 0``
+(one graded event, payload ``y``), or, in the binary realization of graded spikes, through the
+custom events ``b<k>: y > k`` for ``k < emission_max`` (``y`` binary events per step).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from spikeforge.compiler.errors import SpikeforgeError
+from spikeforge.models import declare
+
+from .functions import functions
+
+#: Per-step schedule slot of the neuron updates (before thresholds and synaptic propagation).
+UPDATE_WHEN = "groups"
+
+
+def binary_events(decl: declare.IntNeuronDecl, attrs, realization: str) -> int:
+    """Number of binary events per step the group sends (0: one graded event ``y != 0``)."""
+    if realization != "binary" or not decl.spiking:
+        return 0
+    k = int(decl.emission_max(attrs))
+    return k if k > 1 else 0
+
+
+def _rewrite_tables(code: str, tables) -> str:
+    """``name(expr)`` -> ``name((expr) * second)``: a table is a 1-D TimedArray of dt 1 s."""
+    for name in tables:
+        out, pos = [], 0
+        for m in re.finditer(rf"\b{re.escape(name)}\s*\(", code):
+            if m.start() < pos:
+                continue
+            depth, k = 1, m.end()
+            while depth and k < len(code):
+                depth += {"(": 1, ")": -1}.get(code[k], 0)
+                k += 1
+            out.append(code[pos : m.end()] + "(" + _rewrite_tables(code[m.end() : k - 1], tables) + ") * second)")
+            pos = k
+        code = "".join(out) + code[pos:]
+    return code
+
+
+def param_array(node, key: str, bits_signed, shape, batch: int) -> np.ndarray:
+    """A per-neuron integer param, range-checked against its declared bits, tiled over the batch."""
+    from spikeforge.backends.reference.neurons import int_param
+
+    v = int_param(node, key, shape)
+    bits, signed = bits_signed
+    lo, hi = (-(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    if v.size and (v.min() < lo or v.max() > hi):
+        raise SpikeforgeError(f"node '{node.name}' ({node.op}): parameter '{key}' must lie in [{lo}, {hi}] ({bits}-bit "
+                              f"{'signed' if signed else 'unsigned'}), got [{v.min()}, {v.max()}]")
+    return np.tile(v.astype(np.float64), batch)
+
+
+def neuron_group(decl: declare.IntNeuronDecl, node, batch: int, realization: str, clock, name: str, value_events: bool = False):
+    """The ``NeuronGroup`` of one integer neuron node (``batch`` copies, batch-major).
+
+    With ``value_events`` (a graded source with delayed projections) the group also has the
+    events ``v<k>: y == k`` for ``k = 1 .. emission_max``: Brian2 runs delayed ``on_pre`` code at
+    delivery, when ``y_pre`` has moved on, so a delayed graded spike travels as the event of
+    its value.
+
+    Returns:
+        ``(group, events)``: the group and its number of binary events per step.
+
+    Raises:
+        SpikeforgeError: Bad constants (attrs) or params out of their declared ranges.
+    """
+    from brian2 import NeuronGroup, TimedArray, second
+
+    shape = tuple(node.out_shape or ())
+    n = int(np.prod(shape)) if shape else 1
+    try:
+        consts = decl.constant_values(node.attrs)
+    except (KeyError, TypeError, ValueError) as e:
+        raise SpikeforgeError(f"node '{node.name}' ({node.op}): bad attrs for {decl.doc or decl.op}: {e}") from None
+    lines = ["y : 1", "a : 1"]
+    lines += [f"{s} : 1" for s in decl.states]
+    lines += [f"{c} : 1" for c in decl.counters]
+    lines += [f"{p} : 1 (constant)" for p in decl.params]
+    lines += [f"{c} : 1 (shared, constant)" for c in consts]
+    ns = dict(functions())
+    for tname in decl.tables:
+        tab = np.asarray(node.params[tname], dtype=np.float64).reshape(-1)
+        ns[tname] = TimedArray(tab, dt=1 * second, name=f"{name}_{tname}")
+    k = binary_events(decl, node.attrs, realization)
+    kw = {"events": {f"b{j}": f"y > {j}" for j in range(k)}} if k else {"threshold": "y != 0", "reset": ""}
+    if value_events and not k and decl.spiking:
+        kw["events"] = {f"v{j}": f"y == {j}" for j in range(1, int(decl.emission_max(node.attrs)) + 1)}
+    g = NeuronGroup(batch * n, "\n".join(lines), clock=clock, name=name, namespace=ns, **kw)
+    for p, bs in decl.params.items():
+        setattr(g, p, param_array(node, p, bs, shape, batch))
+    for c, v in consts.items():
+        setattr(g, c, float(v))
+    code = "\n".join(decl.update) + "\na = 0"
+    g.run_regularly(_rewrite_tables(code, decl.tables), when=UPDATE_WHEN, name=f"{name}_update")
+    return g, k
+
+
+def clear_events(group) -> None:
+    """Empty a group's spike and event spaces (a deactivated group must not re-send its last events)."""
+    for key, var in group.variables.items():
+        if key.startswith("_") and key.endswith("space"):
+            var.get_value()[-1] = 0
+
+
+__all__ = ["UPDATE_WHEN", "binary_events", "clear_events", "neuron_group", "param_array"]
