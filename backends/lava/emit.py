@@ -3,8 +3,10 @@
 One Lava process per layer, never per neuron:
 
 * the input: Lava's ``io.source.RingBuffer`` (graded, the quantized integers);
-* every projection (:mod:`spikeforge.backends.projections`): Lava's ``Dense`` (``Sparse``
-  when fewer than :data:`SPARSE_DENSITY` of the weights are nonzero). Lava's 8-bit mixed-sign
+* a convolution between two layers with 8-bit weights and no exponent: Lava's ``Conv``
+  (channel-last, ports transposed);
+* every other projection (:mod:`spikeforge.backends.projections`): Lava's ``Dense``
+  (``Sparse`` when fewer than :data:`SPARSE_DENSITY` of the weights are nonzero). Lava's 8-bit mixed-sign
   weights are even numbers in ``[-256, 254]`` with one ``weight_exp`` per process, so a
   row ``r`` with integer weights ``M_r = m_r * 2^e`` (``|m_r| <= 127``) is emitted as
   ``2 m_r`` with ``weight_exp = e - 1`` (exact: ``Dense`` shifts its sum after summing
@@ -100,7 +102,32 @@ def _flat(v, n: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,)) if np.asarray(v).size == 1 else np.asarray(v, dtype=np.int64).reshape(-1))
 
 
-def plan(prog, realization: str | None = None, native_lif: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+def _lava_conv(p, tile: int, enabled: bool) -> dict | None:
+    """Lava ``Conv`` parameters for a projection that is one ``int_conv2d`` whose weights are
+    8-bit without an exponent (Lava's fixed_pt Conv ignores ``weight_exp``), else ``None``.
+
+    Lava's layout is channel-last ``(X, Y, C) = (W, H, C)`` with the kernel flipped (a true
+    convolution): ``w_lava[o, x, y, i] = w[o, i, kh - 1 - y, kw - 1 - x]``; the ports are
+    transposed from and to our ``(C, H, W)`` order.
+    """
+    n = p.linop
+    if not enabled or n is None or n.op != "int_conv2d" or tile != 1 or np.any(np.asarray(n.params["wexp"]) != 0):
+        return None
+    w = np.asarray(n.params["weight"], dtype=np.int64)
+    if np.abs(w).max(initial=0) > MANT_MAX:
+        return None
+    two = lambda v: [int(v[1]), int(v[0])] if np.ndim(v) else [int(v), int(v)]  # (h, w) -> (X, Y)
+    C, H, W_ = n.in_shape
+    return {
+        "weight": np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)).astype(np.int32),
+        "src_shape": [int(C), int(H), int(W_)],
+        "dst_shape": [int(x) for x in n.out_shape],
+        "stride": two(n.attrs.get("stride", 1)), "padding": two(n.attrs.get("padding", 0)),
+        "dilation": two(n.attrs.get("dilation", 1)), "groups": int(n.attrs.get("groups", 1)),
+    }
+
+
+def plan(prog, realization: str | None = None, native_lif: bool = True, native_conv: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
     """The Lava plan of an integer program: a JSON-able description and its arrays.
 
     Args:
@@ -108,6 +135,8 @@ def plan(prog, realization: str | None = None, native_lif: bool = True) -> tuple
         realization: ``"graded"`` or ``"binary"`` graded spikes (default: the Program's).
         native_lif: Use Lava's own LIF where it fits (``False``: spikeforge's ``SfLIF``
             everywhere).
+        native_conv: Use Lava's ``Conv`` for a convolution between two layers whose weights
+            fit 8 bits without an exponent (``False``: its matrix as ``Dense``/``Sparse``).
 
     Raises:
         SpikeforgeError: Not an integer program, an op Lava cannot run, or weights that do
@@ -180,6 +209,13 @@ def plan(prog, realization: str | None = None, native_lif: bool = True) -> tuple
         where = f"projection {p.src} -> {p.dst}"
         M = p.matrix
         tile = src["D"] if src.get("kind") == "sf_asn" and src["binary"] else 1
+        conv = _lava_conv(p, tile, native_conv)
+        if conv is not None:
+            k = f"s/{i}/weights"
+            arrays[k] = conv.pop("weight")
+            syn.append({"src": p.src, "dst": p.dst, "delay": 0, "weights": k, "weight_exp": 0, "kind": "conv",
+                        "num_message_bits": int(src["message_bits"]), "path": list(p.path), **conv})
+            continue
         for j, (e, rows) in enumerate(exponent_groups(M, where)):
             Wg = np.zeros_like(M)
             Wg[rows] = M[rows] >> e
@@ -329,13 +365,13 @@ Layers (target {target}, realization {realization}):
 """
 
 
-def write_artifact(prog, out_dir: str | os.PathLike, realization: str | None = None, native_lif: bool = True) -> Path:
+def write_artifact(prog, out_dir: str | os.PathLike, realization: str | None = None, native_lif: bool = True, native_conv: bool = True) -> Path:
     """Write the self-contained Lava folder (plan, processes, ``network.py``, README).
 
     The folder is built beside ``out_dir`` and renamed into place, so a failure leaves
     nothing half-written.
     """
-    meta, arrays = plan(prog, realization, native_lif)
+    meta, arrays = plan(prog, realization, native_lif, native_conv)
     out = Path(out_dir)
     tmp = out.with_name(out.name + ".tmp-spikeforge")
     if tmp.exists():

@@ -89,6 +89,7 @@ def run_lava(
     probes: Iterable[str] = (),
     realization: str | None = None,
     native_lif: bool = True,
+    native_conv: bool = True,
     timeout: float | None = None,
     keep: str | os.PathLike | None = None,
 ) -> Trace:
@@ -104,6 +105,7 @@ def run_lava(
         realization: ``"graded"`` (one payload per graded spike) or ``"binary"`` (``D``
             binary spikes on parallel axons); default: the Program's.
         native_lif: Use Lava's own ``LIFReset`` model where a layer fits it.
+        native_conv: Use Lava's ``Conv`` where a convolution fits it.
         timeout: Seconds before the worker is stopped (default :data:`DEFAULT_TIMEOUT`).
         keep: Also copy the emitted folder (with inputs and outputs) to this path.
 
@@ -116,11 +118,11 @@ def run_lava(
         InputError: Bad input shape or values, a probe Lava cannot give.
         SpikeforgeError: Not an integer program, unsupported op, worker missing or failed.
     """
-    tr, _ = run_lava_timed(prog, x, probes, realization, native_lif, timeout, keep)
+    tr, _ = run_lava_timed(prog, x, probes, realization, native_lif, timeout, keep, native_conv)
     return tr
 
 
-def run_lava_timed(prog, x, probes=(), realization=None, native_lif=True, timeout=None, keep=None) -> tuple[Trace, dict]:
+def run_lava_timed(prog, x, probes=(), realization=None, native_lif=True, timeout=None, keep=None, native_conv=True) -> tuple[Trace, dict]:
     """:func:`run_lava`, also returning ``{"seconds": Lava run time, "wall": worker wall time}``."""
     from spikeforge.backends.dequantize import output_sources, real_output
     from spikeforge.backends.reference.ops import quantize_input
@@ -147,7 +149,7 @@ def run_lava_timed(prog, x, probes=(), realization=None, native_lif=True, timeou
     wanted = sorted({p for p in probes if g.nodes[p].op in NEURON_OPS} | set(output_sources(prog)))
     tmp = Path(tempfile.mkdtemp(prefix="spikeforge-lava-"))
     try:
-        folder = write_artifact(prog, tmp / "net", realization, native_lif)
+        folder = write_artifact(prog, tmp / "net", realization, native_lif, native_conv)
         res = run_worker(folder, x_int.reshape(T, B, -1), wanted, timeout or DEFAULT_TIMEOUT)
         if keep is not None:
             dst = Path(keep)

@@ -136,6 +136,16 @@ def build_network(folder: str, x_int: np.ndarray, probes=None) -> Network:
                 synapses.append(line)
             port = delays[dk].s_out
         w = arrays[s["weights"]]
+        if s["kind"] == "conv":
+            from lava.proc.conv.process import Conv
+
+            C, H, Wd = s["src_shape"]
+            conv = Conv(weight=w, input_shape=(Wd, H, C), padding=tuple(s["padding"]), stride=tuple(s["stride"]),
+                        dilation=tuple(s["dilation"]), groups=int(s["groups"]), num_message_bits=int(s["num_message_bits"]))
+            port.reshape((C, H, Wd)).transpose([2, 1, 0]).connect(conv.s_in)
+            conv.a_out.transpose([2, 1, 0]).reshape((int(np.prod(s["dst_shape"])),)).connect(procs[s["dst"]].a_in)
+            synapses.append(conv)
+            continue
         if floating:
             kw = dict(num_message_bits=int(s["num_message_bits"]))
         else:

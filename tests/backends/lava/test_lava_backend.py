@@ -123,6 +123,27 @@ def test_compiled_asn_nasn(kind, realization, lava_python, rng):
     assert np.unique(probes[asn]).size > 2
 
 
+def test_compiled_conv_net_uses_lavas_conv(lava_python, rng):
+    from torch import nn
+
+    from spikeforge.models import ASN, LI, LIF, QSequential, QuantConv2d, QuantInput, QuantLinear, Seq
+
+    net = QSequential(
+        QuantInput(exp=-4),
+        Seq(QuantConv2d(2, 4, 3, padding=1)), ASN(D=3, alpha=-1.0),
+        Seq(QuantConv2d(4, 6, (3, 2), padding=(1, 0), stride=(2, 1))), LIF(beta=0.8, threshold=0.6, reset="zero"),
+        nn.Flatten(start_dim=2),
+        QuantLinear(6 * 4 * 7, 5), LI(beta=0.9),
+    )
+    x = rng.uniform(0, 8, size=(5, 3, 2, 8, 8))
+    prog = _compiled(net, x)
+    meta, _ = plan(prog)
+    assert sum(s["kind"] == "conv" for s in meta["synapses"]) == 2, [s["kind"] for s in meta["synapses"]]
+    probes = assert_lava_equals_reference(prog, x)
+    assert all(v.any() for k, v in probes.items() if prog.graph.nodes[k].op != "int_li")
+    assert_lava_equals_reference(prog, x, native_lif=False)
+
+
 def test_cuba_lif_by_post_training_quantization(lava_python, rng):
     from torch import nn
 
