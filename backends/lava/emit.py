@@ -151,13 +151,7 @@ def plan(prog, realization: str | None = None, native_lif: bool = True, native_c
     if realization not in ("graded", "binary"):
         raise SpikeforgeError(f"unknown realization {realization!r}; use 'graded' or 'binary'")
     projs = projections(prog)
-    dg = g.nx()
-    cyc = {m for comp in nx.strongly_connected_components(dg) if len(comp) > 1 for m in comp} | {m for m in g.nodes if dg.has_edge(m, m)}
-    # A neuron at model step m reads its source's model step m + off. Off is 0 in a balanced
-    # feed-forward net; < 0 through recurrence or user delays (negative model time: zeros);
-    # > 0 past an unbalanced skip (model time beyond T: zeros). Lava's own LIF cannot hold
-    # zeros outside its model time, so its sources must read with off = 0.
-    reads_off, lag, lead = _offsets(prog, projs)
+    cyc, reads_off, lag, lead = _timing(prog, projs)
     arrays: dict[str, np.ndarray] = {}
     gs = []
     inp = g.nodes[prog.input_name]
@@ -253,14 +247,23 @@ def plan(prog, realization: str | None = None, native_lif: bool = True, native_c
 FLOAT_SUPPORTED = ("lif", "cuba_lif", "li", "cuba_li")
 
 
-def _offsets(prog, projs) -> tuple[set, int, int]:
+def _timing(prog, projs) -> tuple[set, set, int, int]:
+    """(layers in cycles, sources read out of step, lag, lead) of a program's projections.
+
+    A neuron at model step m reads its source's model step m + off. Off is 0 in a balanced
+    feed-forward net; < 0 through recurrence or user delays (negative model time: zeros);
+    > 0 past an unbalanced skip (model time beyond T: zeros). Lava's own LIF cannot hold
+    zeros outside its model time, so its sources must read with off = 0.
+    """
+    dg = prog.graph.nx()
+    cyc = {m for comp in nx.strongly_connected_components(dg) if len(comp) > 1 for m in comp} | {m for m in dg if dg.has_edge(m, m)}
     reads_off, lag, lead = set(), 0, 0
     for p in projs:
         off = prog.depths[p.dst] - 1 - p.delay - prog.depths[p.src]
         if off:
             reads_off.add(p.src)
         lag, lead = max(lag, -off), max(lead, off)
-    return reads_off, lag, lead
+    return cyc, reads_off, lag, lead
 
 
 def _fparam(n, key: str, size: int, default: float) -> np.ndarray:
@@ -283,9 +286,7 @@ def plan_float(prog, native_lif: bool = True) -> tuple[dict, dict[str, np.ndarra
     g = prog.graph
     projs = projections(prog)
     consts = constants(prog)
-    dg = g.nx()
-    cyc = {m for comp in nx.strongly_connected_components(dg) if len(comp) > 1 for m in comp} | {m for m in g.nodes if dg.has_edge(m, m)}
-    reads_off, lag, lead = _offsets(prog, projs)
+    cyc, reads_off, lag, lead = _timing(prog, projs)
     arrays: dict[str, np.ndarray] = {}
     gs = []
     scale: dict[str, np.ndarray] = {}
