@@ -208,8 +208,8 @@ def quantize_params(fp: dict, p: np.ndarray) -> tuple[dict[str, np.ndarray], dic
     out["th"] = grid("uth")
     out["bias"] = grid("b")
     span = np.ldexp(full("usat") - full("uth"), p)  # u_sat - u_th in membrane LSBs
-    # oscale / 2^oshift = 2^OUT_BITS / span with oscale a 16-bit code
-    oshift = np.maximum(1, RATE_BITS + np.ceil(np.log2(span)).astype(np.int64) - OUT_BITS)
+    # oscale / 2^oshift = 2^OUT_BITS / span with oscale in (2^15, 2^16] (17-bit unsigned)
+    oshift = np.maximum(1, RATE_BITS + np.floor(np.log2(span)).astype(np.int64) - OUT_BITS)
     out["oshift"] = oshift
     out["oscale"] = round_half_up(np.ldexp(np.float64(OUT_MAX) / span, oshift))
     out["ishift"] = p - LUT_FRAC

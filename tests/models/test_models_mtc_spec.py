@@ -138,3 +138,15 @@ def test_float_mtc_scan_equals_float_step(data, T, B, N):
     state = {k: np.zeros((B, N)) for k in ("um", "uf", "us", "uus")}
     want = np.stack([spec.float_step(state, x[t], p) for t in range(T)])
     np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+
+
+@given(span=st.floats(1e-3, 1e3), p=st.integers(spec.LUT_FRAC + 1, 30))
+def test_output_multiplier_fits_its_bits_and_is_accurate(span, p):
+    fp = {k: np.zeros(1) for k in spec.FLOAT_PARAMS}
+    fp["usat"] = np.array([span])
+    q, clipped = spec.quantize_params(fp, np.array([p]))
+    assert not clipped
+    assert 2**15 <= q["oscale"][0] <= 2**16
+    # oscale / 2^oshift approximates 2^OUT_BITS / (span * 2^p) within the code's rounding (2^-15 relative)
+    ratio = np.ldexp(float(q["oscale"][0]), -int(q["oshift"][0])) * span * 2.0**p / spec.OUT_MAX
+    assert abs(ratio - 1) <= 2.0**-15

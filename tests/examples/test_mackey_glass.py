@@ -1,0 +1,47 @@
+"""examples/mackey_glass.py in quick mode: the series and split, the table with finite numbers,
+the plot, and the compiled MTC runs (float equal to torch)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("mackey_glass_example", ROOT / "examples" / "mackey_glass.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_series_and_split():
+    mg = _load()
+    d = mg.split()
+    assert d["x"].shape == d["y"].shape == (mg.N_TRAIN + mg.N_TEST,)
+    np.testing.assert_array_equal(d["x"][1:], d["y"][:-1])  # one step ahead
+    raw = d["raw"]
+    assert 0.2 < raw.min() < 0.6 and 1.1 < raw.max() < 1.5  # the tau=17 attractor's range
+    assert raw.std() > 0.15  # chaotic, not a fixed point
+
+
+@pytest.mark.slow
+def test_quick_run_prints_table_with_finite_numbers(tmp_path, capsys):
+    mg = _load()
+    assert mg.main(["--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = [l for l in out.splitlines() if l.startswith("| MTC") or l.startswith("| LIF") or l.startswith("| AdLIF")]
+    assert len(rows) == 3
+    for row in rows:
+        nums = [float(v) for v in re.findall(r"-?\d+\.\d+", row)]
+        assert len(nums) == 8 and all(np.isfinite(nums))
+    assert (tmp_path / "mackey_glass.png").stat().st_size > 1000
+    assert (tmp_path / "results.md").read_text().count("|") > 20
+    m = re.search(r"compiled float\s+on reference: max \|compiled - torch\| = (\S+)", out)
+    assert m and float(m.group(1)) < 1e-9
+    assert re.search(r"compiled loihi2 on reference: .* test NRMSE \d", out)
