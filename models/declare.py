@@ -51,13 +51,13 @@ def decay(x, d):
 
 
 def shl(x, k):
-    """``x << k`` (``k >= 0``)."""
-    return np.ldexp(np.asarray(x, dtype=np.float64), np.asarray(k, dtype=np.int64))
+    """``x << k`` (``k >= 0``): ``x * 2^k`` (``exp2`` of an integer is an exact power of two)."""
+    return np.asarray(x, dtype=np.float64) * np.exp2(k)
 
 
 def shr(x, k):
     """Arithmetic ``x >> k`` (floor; ``k >= 0``)."""
-    return np.floor(np.ldexp(np.asarray(x, dtype=np.float64), -np.asarray(k, dtype=np.int64)))
+    return np.floor(np.asarray(x, dtype=np.float64) * np.exp2(np.negative(k)))
 
 
 def wrap24(x):

@@ -87,6 +87,9 @@ def functions() -> dict:
     for name, (nargs, code) in _CYTHON.items():
         f = Function(declare.FUNCTIONS[name], arg_units=[1] * nargs, return_unit=1, arg_types=["any"] * nargs,
                      return_type="float", stateless=True)
+        # the plain numpy function, without Brian2's per-call unit-checking wrapper (it formats
+        # the whole result array into an error message on every call)
+        f.implementations.add_numpy_implementation(declare.FUNCTIONS[name], discard_units=True)
         f.implementations.add_implementation("cython", code=code, name=f"sf_{name}")
         out[name] = f
     missing = set(declare.FUNCTIONS) - set(out) - set(BUILTIN)
