@@ -68,6 +68,24 @@ def _size(shape) -> int:
     return int(np.prod(shape)) if shape else 1
 
 
+def _direct_dense(g, src: str, reach: set, fed: list, integer: bool) -> Projection | None:
+    """The common case without the identity push: ``src -> int_dense -> dst`` and nothing else
+    leaves ``src`` (the matrix is ``weight << wexp`` row by row, or a float ``affine``'s weight)."""
+    if len(reach) != 1 or len(fed) != 1:
+        return None
+    (m,) = reach
+    n = g.nodes[m]
+    dst = fed[0]
+    if n.op != ("int_dense" if integer else "affine") or g.preds(m) != [src] or g.succs(m) != [dst]:
+        return None
+    w = np.asarray(n.params["weight"])
+    if integer:
+        mat = np.left_shift(w.astype(np.int64), np.asarray(n.params["wexp"], dtype=np.int64).reshape(-1, 1))
+    else:
+        mat = w.astype(np.float64)
+    return Projection(src, dst, np.ascontiguousarray(mat), 0, (m,), n)
+
+
 def projections(prog) -> list[Projection]:
     """Every (source, target, delay) projection of an integer (or float) program.
 
@@ -100,6 +118,13 @@ def projections(prog) -> list[Projection]:
         sub = dg.subgraph(reach)
         if not nx.is_directed_acyclic_graph(sub):
             raise SpikeforgeError(f"a loop through stateless nodes only ({', '.join(sorted(reach))}): every loop needs a neuron")
+        fed = [d for d, dn in g.nodes.items() if dn.op in NEURON_OPS and any(p == src or p in reach for p in g.preds(d))]
+        if not fed:
+            continue  # feeds only the output
+        direct = _direct_dense(g, src, reach, fed, integer)
+        if direct is not None:
+            out.append(direct)
+            continue
         eye = np.eye(n_src, dtype=dtype).reshape((n_src,) + tuple(g.nodes[src].out_shape or ()))
         vals: dict[str, dict[int, np.ndarray]] = {src: {0: eye}}
         crossed: dict[str, set[str]] = {src: set()}
