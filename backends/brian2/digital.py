@@ -52,7 +52,7 @@ from ..dequantize import output_sources, real_output
 from ..projections import LINEAR_OPS, Projection, groups, projections
 from ..trace import Trace
 from . import device
-from .generate import clear_events, neuron_group
+from .generate import brian_name, clear_events, neuron_group
 
 #: Ways to run graded spikes (as the reference).
 REALIZATIONS = ("graded", "binary")
@@ -201,7 +201,7 @@ class DigitalNetwork:
             w[f"{n.name}: input values clipped to the {int(n.attrs['bits'])}-bit {kind} range"] = self.input_clipped
         for m, d in self.decls.items():
             for c, text in d.counters.items():
-                k = int(round(float(np.sum(getattr(self.groups[m], c)[:]))))
+                k = int(round(float(np.sum(getattr(self.groups[m], brian_name(c))[:]))))
                 if k:
                     key = f"{m}: {text}"
                     w[key] = w.get(key, 0) + k

@@ -32,6 +32,27 @@ def binary_events(decl: declare.IntNeuronDecl, attrs, realization: str) -> int:
     return k if k > 1 else 0
 
 
+def brian_name(name: str) -> str:
+    """The Brian2 variable of a declaration name: the name itself, or ``sf_<name>`` where Brian2
+    reserves it (a unit such as ``us`` or ``um``, a function, a constant: ``Equations`` refuses those)."""
+    from brian2 import Equations
+
+    try:
+        Equations.check_identifier(name)
+    except (SyntaxError, ValueError):
+        return f"sf_{name}"
+    return name
+
+
+def _rename(code: str, names) -> str:
+    """Rewrite the declaration names of ``code`` (whole identifiers) to their Brian2 variables."""
+    mapping = {n: brian_name(n) for n in names}
+    mapping = {k: v for k, v in mapping.items() if k != v}
+    if not mapping:
+        return code
+    return re.sub(r"\b[A-Za-z_][A-Za-z0-9_]*\b", lambda m: mapping.get(m.group(0), m.group(0)), code)
+
+
 def _rewrite_tables(code: str, tables) -> str:
     """``name(expr)`` -> ``name((expr) * second)``: a table is a 1-D TimedArray of dt 1 s."""
     for name in tables:
@@ -84,26 +105,28 @@ def neuron_group(decl: declare.IntNeuronDecl, node, batch: int, realization: str
         consts = decl.constant_values(node.attrs)
     except (KeyError, TypeError, ValueError) as e:
         raise SpikeforgeError(f"node '{node.name}' ({node.op}): bad attrs for {decl.doc or decl.op}: {e}") from None
+    bn = brian_name
     lines = ["y : 1", "a : 1"]
-    lines += [f"{s} : 1" for s in decl.states]
-    lines += [f"{c} : 1" for c in decl.counters]
-    lines += [f"{p} : 1 (constant)" for p in decl.params]
-    lines += [f"{c} : 1 (shared, constant)" for c in consts]
+    lines += [f"{bn(s)} : 1" for s in decl.states]
+    lines += [f"{bn(c)} : 1" for c in decl.counters]
+    lines += [f"{bn(p)} : 1 (constant)" for p in decl.params]
+    lines += [f"{bn(c)} : 1 (shared, constant)" for c in consts]
     ns = dict(functions())
     for tname in decl.tables:
         tab = np.asarray(node.params[tname], dtype=np.float64).reshape(-1)
-        ns[tname] = TimedArray(tab, dt=1 * second, name=f"{name}_{tname}")
+        ns[bn(tname)] = TimedArray(tab, dt=1 * second, name=f"{name}_{tname}")
     k = binary_events(decl, node.attrs, realization)
     kw = {"events": {f"b{j}": f"y > {j}" for j in range(k)}} if k else {"threshold": "y != 0", "reset": ""}
     if value_events and not k and decl.spiking:
         kw["events"] = {f"v{j}": f"y == {j}" for j in range(1, int(decl.emission_max(node.attrs)) + 1)}
     g = NeuronGroup(batch * n, "\n".join(lines), clock=clock, name=name, namespace=ns, **kw)
     for p, bs in decl.params.items():
-        setattr(g, p, param_array(node, p, bs, shape, batch))
+        setattr(g, bn(p), param_array(node, p, bs, shape, batch))
     for c, v in consts.items():
-        setattr(g, c, float(v))
-    code = "\n".join(decl.update) + "\na = 0"
-    g.run_regularly(_rewrite_tables(code, decl.tables), when=UPDATE_WHEN, name=f"{name}_update")
+        setattr(g, bn(c), float(v))
+    names = [*decl.params, *decl.states, *decl.counters, *consts, *decl.tables, *decl.temporaries()]
+    code = _rename("\n".join(decl.update), names) + "\na = 0"
+    g.run_regularly(_rewrite_tables(code, [bn(t) for t in decl.tables]), when=UPDATE_WHEN, name=f"{name}_update")
     return g, k
 
 

@@ -269,3 +269,39 @@ def step(state: dict, a: np.ndarray, p: dict, counters: Counters | None = None) 
     sh = P["oshift"]
     out = np.right_shift((um - P["th"]) * P["oscale"] + np.left_shift(np.int64(1), sh - 1), sh)
     return np.clip(out, 0, OUT_MAX)
+
+
+# ----------------------------------------------------------------------------- declaration
+# The same update as statements (``models/declare.py``), for code-generating backends (Brian2).
+# ``tests/models/test_declare.py`` runs them against :func:`step` on random states. The table
+# lookup ``lut(k)`` clips its index to the table (``min(|i|, LUT_SIZE - 1)`` of :func:`_lookup`);
+# the odd symmetry is ``sign(i) * lut(|i|)`` (``lut[0] = 0``). Largest products: a 24-bit gain
+# times a 12-bit entry (four summed, < 2^38), a 25-bit difference times a 17-bit code (< 2^42):
+# exact in float64.
+
+from ..declare import IntNeuronDecl  # noqa: E402
+
+
+DECLARATIONS = (
+    IntNeuronDecl(
+        op="int_mtc",
+        params=PARAM_BITS,
+        states=STATE_BITS,
+        constants={"omax": lambda attrs: 1 << int(attrs.get("out_bits", OUT_BITS))},
+        counters={"n_sat": "voltage saturated at 24 bits"},
+        tables=("lut",),
+        update=(
+            "half = shl(1, ishift - 1)",
+            *(f"k_{name} = shr(u{var} - d{name} + half, ishift)" for name, var, _ in FEEDBACK),
+            "acc = " + " + ".join(f"g{name} * sign(k_{name}) * lut(abs(k_{name}))" for name, _, _ in FEEDBACK),
+            f"fb = shr(acc + {1 << (LUT_BITS - 1)}, {LUT_BITS})",
+            f"um_in = decay(um, dm) + shl(a, {ACT_SHIFT}) + bias + fb",
+            "n_sat += sats24(um_in)",
+            "um = clip24(um_in)",
+            *(f"u{v} = u{v} + shr((um - u{v}) * k{v} + {1 << (RATE_BITS - 1)}, {RATE_BITS})" for v in FILTERS),
+            "y = clip(shr((um - th) * oscale + shl(1, oshift - 1), oshift), 0, omax)",
+        ),
+        emission_max=None,
+        doc="MTC multi-timescale conductance neuron (graded output 0 .. 2^out_bits every step)",
+    ),
+)

@@ -68,3 +68,51 @@ def test_bad_declarations_are_rejected():
         declare.IntNeuronDecl(op="x", params={"k": (8, True)}, states={}, update=("k = 1",))
     assert declare.find("no_such_op") is None
     assert {"int_lif", "int_li", "int_asn"} <= set(declare.declared_ops())
+
+
+def _mtc_case(rng, n):
+    from spikeforge.models.mtc import spec as mtc_spec
+
+    s = lambda: rng.integers(-LIM + 1, LIM, n)  # noqa: E731 - full signed 24-bit range
+    p = {
+        "dm": rng.choice([0, 1, 205, 2048, 4095], n),
+        **{k: rng.choice([0, 1, 655, 32768, 65535, 65536], n) for k in ("kf", "ks", "kus")},
+        **{k: s() for k in ("gfn", "gsp", "gsn", "gusp", "dfn", "dsp", "dsn", "dusp", "th", "bias")},
+        "oscale": rng.integers(2**15 + 1, 2**16 + 1, n), "oshift": rng.integers(1, 40, n), "ishift": rng.integers(1, 18, n),
+        "lut": mtc_spec.tanh_lut(),
+    }
+    st = {k: s() for k in ("um", "uf", "us", "uus")}
+    return p, st, rng.integers(-2**17, 2**17, n)
+
+
+@pytest.mark.parametrize("out_bits", [8, 4])
+def test_mtc_declaration_equals_step(out_bits):
+    from spikeforge.models.mtc import spec as mtc_spec
+
+    rng = np.random.default_rng(2)
+    d = declare.find("int_mtc")
+    assert d.tables == ("lut",) and not d.spiking
+    for it in range(20):
+        p, st, a = _mtc_case(rng, 4000)
+        if it % 2:  # small states and inputs: the table's interior (not only its saturation) and unsaturated outputs
+            st = {k: v >> 8 for k, v in st.items()}
+            a = a >> 10
+            p.update({k: p[k] >> 10 for k in ("dfn", "dsp", "dsn", "dusp", "th", "bias", "gfn", "gsp", "gsn", "gusp")},
+                     oshift=rng.integers(22, 32, 4000),
+                     ishift=rng.integers(6, 14, 4000))
+            idx = (st["uf"] - p["dfn"] + (1 << (p["ishift"] - 1))) >> p["ishift"]
+            assert np.mean(np.abs(idx) < mtc_spec.LUT_SIZE - 1) > 0.3
+        ref_state = {k: v[None].copy() for k, v in st.items()}
+        c = Counters()
+        want = mtc_spec.step(ref_state, a[None], p, c)[0]
+        if out_bits != mtc_spec.OUT_BITS:  # the declaration clips to 2^out_bits; the step to 2^OUT_BITS
+            want = np.minimum(want, 2**out_bits)
+        got_state = {k: v.astype(np.float64) for k, v in st.items()}
+        counts: dict = {}
+        got = declare.evaluate(d, got_state, a, p, {"out_bits": out_bits}, counts)
+        np.testing.assert_array_equal(got, want)
+        for k in st:
+            np.testing.assert_array_equal(got_state[k], ref_state[k][0], err_msg=k)
+        assert counts["n_sat"] == c.saturate and (c.saturate or it % 2)
+        if it % 2:
+            assert np.mean((want > 0) & (want < 2**out_bits)) > 0.05

@@ -4,7 +4,7 @@ Every neuron node is probed (raw integers in model time), plus ``Trace.output`` 
 overflow warnings, for hand-built programs (``tests/backends/reference/intnets.py``: LIF and
 CUBA-LIF MLPs, conv nets, a residual net with delays, recurrent nets; ASN/NASN), compiled torch
 networks (ASN / NASN / I-LIF / LIF, graded and binary realizations), hypothesis-generated
-random programs and the bundled trained NASN digits model.
+random programs, a compiled MTC network (``int_mtc``) and the bundled trained NASN digits model.
 """
 
 from __future__ import annotations
@@ -208,6 +208,20 @@ def test_trained_nasn_digits_model_equals_reference():
     x = encode(xte[:12], T)
     probes = assert_same(prog, x)
     assert np.unique(np.concatenate([v.ravel() for v in probes.values()])).size > 2  # graded spikes occur
+
+
+def test_compiled_mtc_network_equals_reference():
+    """A compiled MTC network (``int_mtc``: four tanh-table lookups per step, graded output every
+    step) -> ``int_li`` readout; the declaration's table ``lut`` runs as a Brian2 ``TimedArray``,
+    and the states ``us``/``um`` (Brian2 unit names) are renamed in the generated code."""
+    from tests.compiler.test_compile_mtc import _net, _x
+
+    x = _x(T=150)
+    prog = sf.compile(sf.trace(_net(), torch.from_numpy(x)), target="loihi2", calibration=x)
+    assert "int_mtc" in {n.op for n in prog.graph.nodes.values()}
+    probes = assert_same(prog, x)
+    mtc = [v for m, v in probes.items() if prog.graph.nodes[m].op == "int_mtc"][0]
+    assert mtc.min() == 0 and mtc.max() == 256 and ((mtc > 0) & (mtc < 256)).any()  # the whole output range
 
 
 # ----------------------------------------------------------------------------- random programs
