@@ -32,3 +32,14 @@ def test_reference_lava_brian2_agree(case, lava_python):
     assert rep.ok, rep.summary()
     assert set(rep.agreement) == {("reference", "lava"), ("reference", "brian2"), ("lava", "brian2")}
     assert any(np.any(v) for k, v in rep.traces["reference"].probes.items())
+
+
+def test_mtc_integer_on_all_backends(lava_python):
+    torch = pytest.importorskip("torch")
+    from tests.compiler.test_compile_mtc import _net, _x
+
+    x = _x(T=80, B=2)
+    prog = sf.compile(sf.trace(_net(), torch.from_numpy(x)), target="loihi2", calibration=x)
+    assert any(n.op == "int_mtc" for n in prog.graph.nodes.values())
+    rep = sf.verify(prog, x, backends=("reference", "lava", "brian2"))
+    assert rep.ok, rep.summary()
