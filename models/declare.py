@@ -30,6 +30,7 @@ The statement language (one statement per string, executed in order, per neuron)
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import pkgutil
@@ -172,7 +173,65 @@ class IntNeuronDecl:
         return {k: f(attrs) for k, f in self.constants.items()}
 
 
-def evaluate(decl: IntNeuronDecl, state: dict, a, params: Mapping, attrs: Mapping, counters: dict | None = None) -> np.ndarray:
+def hoist(decl: IntNeuronDecl, prefix: str = "inv") -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """Loop-invariant code motion: the update with every parameter-only subexpression moved out.
+
+    A maximal subexpression whose names are all params and constants (``shl(bias_mant,
+    bias_exp)``, ``du + 1``, ``shl(vth, 6)``) is the same at every step; a code-generating
+    backend computes it once per neuron (with :data:`FUNCTIONS`, the same exact values) and
+    reads it as one more per-neuron constant. Equal subexpressions share one name.
+
+    Args:
+        decl: The declaration.
+        prefix: Names of the invariants are ``<prefix>0``, ``<prefix>1``, ... (must not clash).
+
+    Returns:
+        ``(statements, invariants)``: the ``(target, op, expr)`` triples with the invariants
+        replaced by their names, and ``name -> expr`` of the invariants (in order).
+    """
+    fixed = set(decl.params) | set(decl.constants) | set(decl.tables)
+    known = fixed | set(decl.states) | set(decl.counters) | set(decl.temporaries()) | {"a", "y"}
+    inv: dict[str, str] = {}
+    by_expr: dict[str, str] = {}
+
+    def names(node) -> set[str]:
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - set(FUNCTIONS)
+
+    class _Hoist(ast.NodeTransformer):
+        def generic_visit(self, node):
+            if isinstance(node, (ast.Call, ast.BinOp, ast.UnaryOp)):
+                used = names(node)
+                if used and used <= fixed:
+                    src = ast.unparse(node)
+                    if src not in by_expr:
+                        by_expr[src] = f"{prefix}{len(inv)}"
+                        if by_expr[src] in known:
+                            raise ValueError(f"declaration of {decl.op}: invariant name {by_expr[src]!r} clashes")
+                        inv[by_expr[src]] = src
+                    return ast.Name(id=by_expr[src], ctx=ast.Load())
+            return super().generic_visit(node)
+
+    out = []
+    for target, op, expr in decl.statements():
+        tree = _Hoist().visit(ast.parse(expr, mode="eval"))
+        out.append((target, op, ast.unparse(tree)))
+    return out, inv
+
+
+def namespace(decl: IntNeuronDecl, params: Mapping, attrs: Mapping) -> dict:
+    """The functions, params (float64), tables (callables) and constants of a declaration, for ``eval``."""
+    ns: dict = dict(FUNCTIONS)
+    for k in decl.params:
+        ns[k] = np.asarray(params[k], dtype=np.float64)
+    for k in decl.tables:
+        tab = np.asarray(params[k], dtype=np.float64).reshape(-1)
+        ns[k] = lambda idx, tab=tab: tab[np.clip(np.asarray(idx, dtype=np.int64), 0, tab.size - 1)]
+    ns.update({k: float(v) for k, v in decl.constant_values(attrs).items()})
+    return ns
+
+
+def evaluate(decl: IntNeuronDecl, state: dict, a, params: Mapping, attrs: Mapping, counters: dict | None = None,
+             hoisted: bool = False) -> np.ndarray:
     """Run one step of a declaration with numpy (in place on ``state``); return ``y``.
 
     Args:
@@ -182,22 +241,23 @@ def evaluate(decl: IntNeuronDecl, state: dict, a, params: Mapping, attrs: Mappin
         params: Param name -> per-neuron arrays (and tables).
         attrs: The node's attrs (for the constants).
         counters: Counter name -> running count (incremented by the summed events).
+        hoisted: Run the update of :func:`hoist` (invariants computed first), as the code
+            generators do; the values are the same.
 
     Returns:
         ``y`` as int64.
     """
     a = np.asarray(a, dtype=np.float64)
-    ns: dict = dict(FUNCTIONS)
-    for k in decl.params:
-        ns[k] = np.asarray(params[k], dtype=np.float64)
-    for k in decl.tables:
-        tab = np.asarray(params[k], dtype=np.float64).reshape(-1)
-        ns[k] = lambda idx, tab=tab: tab[np.clip(np.asarray(idx, dtype=np.int64), 0, tab.size - 1)]
-    ns.update({k: float(v) for k, v in decl.constant_values(attrs).items()})
+    ns = namespace(decl, params, attrs)
+    stmts = decl.statements()
+    if hoisted:
+        stmts, inv = hoist(decl)
+        for k, expr in inv.items():
+            ns[k] = eval(expr, {"__builtins__": {}}, ns)  # noqa: S307 - declarations are code of this package
     ns.update({k: np.asarray(state[k], dtype=np.float64) for k in decl.states})
     ns.update({k: np.zeros_like(a) for k in decl.counters})
     ns["a"], ns["y"] = a, np.zeros_like(a)
-    for target, op, expr in decl.statements():
+    for target, op, expr in stmts:
         val = eval(expr, {"__builtins__": {}}, ns)  # noqa: S307 - declarations are code of this package
         ns[target] = ns[target] + val if op == "+=" else val + np.zeros_like(a)
     for k in decl.states:
@@ -257,4 +317,4 @@ def scan_errors() -> dict[str, str]:
     return dict(_ERRORS)
 
 
-__all__ = ["FUNCTIONS", "RESERVED", "IntNeuronDecl", "declared_ops", "evaluate", "find", "scan_errors"]
+__all__ = ["FUNCTIONS", "RESERVED", "IntNeuronDecl", "declared_ops", "evaluate", "find", "hoist", "namespace", "scan_errors"]

@@ -48,11 +48,11 @@ from spikeforge.compiler.errors import InputError, SpikeforgeError
 from spikeforge.compiler.ir import NEURON_OPS
 from spikeforge.models import declare
 
-from ..dequantize import output_sources, real_output
+from ..dequantize import output_sources, real_neuron, real_output
 from ..projections import LINEAR_OPS, Projection, groups, projections
 from ..trace import Trace
 from . import device
-from .generate import brian_name, clear_events, neuron_group
+from .generate import UPDATE_WHEN, brian_name, clear_events, neuron_group
 
 #: Ways to run graded spikes (as the reference).
 REALIZATIONS = ("graded", "binary")
@@ -127,6 +127,8 @@ class DigitalNetwork:
         projections: The projections the synapses realise.
         x_int: The quantized input ``(T, B, *input_shape)``.
         input_clipped: Number of clipped input values.
+        decls: Neuron node -> its declaration.
+        layouts: Neuron node -> :class:`.generate.Layout` (the generated update, quiet or not).
     """
 
     prog: object
@@ -139,6 +141,7 @@ class DigitalNetwork:
     x_int: np.ndarray
     input_clipped: int
     decls: dict = field(default_factory=dict)
+    layouts: dict = field(default_factory=dict)
 
     @property
     def TT(self) -> int:
@@ -154,11 +157,32 @@ class DigitalNetwork:
         d = self.prog.depths
         return {p.dst for p in self.projections if d[p.src] + p.delay + 1 < d[p.dst]}
 
+    def always_on(self) -> set[str]:
+        """Neuron nodes that can simply run over all hardware steps ``[0, TT)``.
+
+        Such a node is quiet (zero state and zero input stay zero: no emission, no counted
+        overflow, checked on its own params), receives no input before its first model step
+        (not in :meth:`early_inputs`; by induction over the depths its sources are silent
+        before their own starts) and its model time ends at the last hardware step, so
+        running it outside its window changes nothing. The common case (no biases, balanced
+        paths, the deepest layer or all layers of an MLP) then runs as one segment.
+        """
+        early = self.early_inputs()
+        d = self.prog.depths
+        return {m for m in self.decls if self.layouts.get(m) is not None and self.layouts[m].quiet and m not in early
+                and d[m] + self.T == self.TT}
+
+    def schedule(self) -> dict[str, tuple[int, int]]:
+        """Neuron node -> the hardware steps ``[s, e)`` it is active (its window, or all steps)."""
+        on = self.always_on()
+        return {m: ((0, self.TT) if m in on else w) for m, w in self.windows().items()}
+
     def simulate(self) -> None:
-        """Run all hardware steps, switching each neuron group on for exactly its model time."""
+        """Run all hardware steps, switching each neuron group on for its model time (or for all
+        steps where that is the same, :meth:`always_on`); one ``Network.run`` per segment."""
         from brian2 import ms
 
-        win = self.windows()
+        win = self.schedule()
         early = self.early_inputs()
         bounds = {0, self.TT} | {s for s, _ in win.values()} | {min(e, self.TT) for _, e in win.values()}
         bounds |= {win[m][0] - 1 for m in early if win[m][0] >= 1}
@@ -175,22 +199,27 @@ class DigitalNetwork:
             with _no_gc_scan():
                 self.net.run((b1 - b0) * ms, namespace={})
 
-    def raw(self, name: str) -> np.ndarray:
-        """Raw model-time integers ``(T, B, *shape)`` of a monitored neuron node."""
+    def raw(self, name: str, dtype=np.int64) -> np.ndarray:
+        """Raw model-time integers ``(T, B, *shape)`` of a monitored neuron node (``dtype``
+        float64 holds them exactly too: what the dequantization reads, without a conversion)."""
         node = self.prog.graph.nodes[name]
         shape = tuple(node.out_shape or ())
         n = int(np.prod(shape)) if shape else 1
         mon = self.monitors[name]
-        hw = np.zeros((self.TT, self.B * n), np.int64)
-        if hasattr(mon, "count"):  # EventMonitor: events with their payload
-            steps = np.rint(np.asarray(mon.t_[:]) * 1e3).astype(np.int64)
-            idx = np.asarray(mon.i[:], dtype=np.int64)
-            vals = np.rint(np.asarray(mon.y[:])).astype(np.int64) if "y" in mon.record_variables else 1
-            hw[steps, idx] = vals
-        else:  # StateMonitor of a value sent every step
-            hw[:] = np.rint(np.asarray(mon.y[:]).T).astype(np.int64)
         d = self.prog.depths[name]
-        return hw[d : d + self.T].reshape((self.T, self.B) + shape)
+        out = np.zeros((self.T, self.B * n), dtype)
+        if hasattr(mon, "count"):  # EventMonitor: events with their payload
+            steps = np.rint(np.asarray(mon.t_[:]) * 1e3).astype(np.int64) - d
+            idx = np.asarray(mon.i[:], dtype=np.int64)
+            vals = np.rint(np.asarray(mon.y[:])) if "y" in mon.record_variables else 1
+            keep = (steps >= 0) & (steps < self.T)
+            if not keep.all():
+                steps, idx = steps[keep], idx[keep]
+                vals = vals[keep] if not np.isscalar(vals) else vals
+            out[steps, idx] = vals
+        else:  # StateMonitor of a value sent every step
+            out[:] = np.rint(np.asarray(mon.y[:, d : d + self.T]).T)
+        return out.reshape((self.T, self.B) + shape)
 
     def warnings(self) -> dict[str, int]:
         """Clipped inputs and the declarations' overflow counters, as the reference reports them."""
@@ -241,15 +270,17 @@ def build(prog, x: np.ndarray, record=(), realization: str = "graded") -> Digita
     vals = np.zeros((T + 1, B * n_in))
     vals[:T] = x_int.reshape(T, B * n_in)
     xin = TimedArray(vals, dt=1 * ms, name="sfx")
-    objs[inp] = _input_group(B * n_in, xin, clock, f"sfg{index[inp]}")
-    emax[inp], events[inp] = None, 0
+    objs[inp] = _input_group(B * n_in, xin, clock, f"sfg{index[inp]}", as_variable=not (bits == 1 and not signed))
+    binary_input = bits == 1 and not signed  # 0/1 values: plain spikes
+    emax[inp], events[inp] = (1 if binary_input else None), 0
     projs = projections(prog)
     delayed = {p.src for p in projs if p.delay}
+    layouts: dict = {}
     for m, d in decls.items():
         if m in delayed and not d.spiking:
             raise SpikeforgeError(f"node '{m}' ({g.nodes[m].op}) sends a value every step through a delay; the brian2 backend "
                                   "delays emitted (graded) spikes and the input only")
-        objs[m], events[m] = neuron_group(d, g.nodes[m], B, realization, clock, f"sfg{index[m]}", value_events=m in delayed)
+        objs[m], events[m], layouts[m] = neuron_group(d, g.nodes[m], B, realization, clock, f"sfg{index[m]}", value_events=m in delayed)
         emax[m] = int(d.emission_max(g.nodes[m].attrs)) if d.spiking else None
     syns = []
     for k, p in enumerate(projs):
@@ -265,13 +296,22 @@ def build(prog, x: np.ndarray, record=(), realization: str = "graded") -> Digita
         else:
             monitors[m] = StateMonitor(G, "y", record=True, when="end", name=f"sfm{index[m]}")
     net = Network(*objs.values(), *syns, *monitors.values(), name="sfnet")
-    return DigitalNetwork(prog, T, B, net, objs, monitors, projs, x_int, clipped, decls)
+    return DigitalNetwork(prog, T, B, net, objs, monitors, projs, x_int, clipped, decls, layouts)
 
 
-def _input_group(N: int, xin, clock, name: str):
+def _input_group(N: int, xin, clock, name: str, as_variable: bool = True):
+    """The input as a group emitting ``y`` (the quantized input of the step; zero after the last).
+
+    ``as_variable``: ``y`` is a variable set once per step (synapses read the payload ``y_pre``
+    as an array); otherwise a subexpression only the threshold reads (binary input).
+    """
     from brian2 import NeuronGroup
 
-    return NeuronGroup(N, "y = sfx(t, i) : 1", threshold="y != 0", reset="", clock=clock, name=name, namespace={"sfx": xin})
+    if not as_variable:
+        return NeuronGroup(N, "y = sfx(t, i) : 1", threshold="y != 0", reset="", clock=clock, name=name, namespace={"sfx": xin})
+    g = NeuronGroup(N, "y : 1", threshold="y != 0", reset="", clock=clock, name=name, namespace={"sfx": xin})
+    g.run_regularly("y = sfx(t, i)", when=UPDATE_WHEN, name=f"{name}_update")
+    return g
 
 
 def _synapses(p: Projection, objs: dict, events: int, emax, B: int, clock, name: str, Synapses, ms):
@@ -307,6 +347,20 @@ def _synapses(p: Projection, objs: dict, events: int, emax, B: int, clock, name:
     s.connect(i=pre, j=post)
     s.w = w
     return s
+
+
+def _output(prog, raw: dict, x_int: np.ndarray, name: str) -> np.ndarray:
+    """:func:`~spikeforge.backends.dequantize.real_output`, directly from the raw values when the
+    output node is one neuron node's output (same depth, same size): the same numbers, without
+    the hardware-time buffers."""
+    g = prog.graph
+    node, preds = g.nodes[name], g.preds(name)
+    if node.op == "output" and len(preds) == 1 and preds[0] in raw and prog.depths[preds[0]] == prog.depths[name]:
+        src = raw[preds[0]]
+        shape = tuple(node.out_shape or ())
+        if src.size == x_int.shape[0] * x_int.shape[1] * (int(np.prod(shape)) if shape else 1):
+            return real_neuron(g.nodes[preds[0]], src).reshape(src.shape[:2] + shape)
+    return real_output(prog, raw, x_int, name)
 
 
 def run_brian2(prog, x, probes=(), realization: str | None = None, codegen: str | None = None, **options) -> Trace:
@@ -351,10 +405,10 @@ def run_brian2(prog, x, probes=(), realization: str | None = None, codegen: str 
     with device.target(codegen):
         dn = build(prog, x, record=need, realization=realization)
         dn.simulate()
-    raw = {m: dn.raw(m) for m in need}
+    raw = {m: dn.raw(m, np.int64 if m in probes else np.float64) for m in need}
     got = {p: (dn.x_int if p == prog.input_name else raw[p]) for p in probes}
     return Trace(
-        output=real_output(prog, raw, dn.x_int, out_name),
+        output=_output(prog, raw, dn.x_int, out_name),
         probes=got,
         backend="brian2",
         hw_steps=dn.TT,
