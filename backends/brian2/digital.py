@@ -157,29 +157,28 @@ class DigitalNetwork:
         d = self.prog.depths
         return {p.dst for p in self.projections if d[p.src] + p.delay + 1 < d[p.dst]}
 
-    def always_on(self) -> set[str]:
-        """Neuron nodes that can simply run over all hardware steps ``[0, TT)``.
+    def early_start(self) -> set[str]:
+        """Neuron nodes that can start at hardware step 0 instead of their depth.
 
         Such a node is quiet (zero state and zero input stay zero: no emission, no counted
-        overflow, checked on its own params), receives no input before its first model step
+        overflow; checked on its own params) and receives no input before its first model step
         (not in :meth:`early_inputs`; by induction over the depths its sources are silent
-        before their own starts) and its model time ends at the last hardware step, so
-        running it outside its window changes nothing. The common case (no biases, balanced
-        paths, the deepest layer or all layers of an MLP) then runs as one segment.
+        before their own starts), so running it before its window changes nothing. Its end
+        stays (after it the node could still emit and count). In the common case (no biases,
+        balanced paths) only the ends of the shallower layers split the run into segments,
+        and a network of one neuron layer runs as one segment.
         """
         early = self.early_inputs()
-        d = self.prog.depths
-        return {m for m in self.decls if self.layouts.get(m) is not None and self.layouts[m].quiet and m not in early
-                and d[m] + self.T == self.TT}
+        return {m for m in self.decls if self.layouts.get(m) is not None and self.layouts[m].quiet and m not in early}
 
     def schedule(self) -> dict[str, tuple[int, int]]:
-        """Neuron node -> the hardware steps ``[s, e)`` it is active (its window, or all steps)."""
-        on = self.always_on()
-        return {m: ((0, self.TT) if m in on else w) for m, w in self.windows().items()}
+        """Neuron node -> the hardware steps ``[s, e)`` it is active."""
+        on = self.early_start()
+        return {m: ((0, e) if m in on else (s, e)) for m, (s, e) in self.windows().items()}
 
     def simulate(self) -> None:
-        """Run all hardware steps, switching each neuron group on for its model time (or for all
-        steps where that is the same, :meth:`always_on`); one ``Network.run`` per segment."""
+        """Run all hardware steps, switching each neuron group on for its model time (from step 0
+        where that is the same, :meth:`early_start`); one ``Network.run`` per segment."""
         from brian2 import ms
 
         win = self.schedule()
@@ -270,8 +269,8 @@ def build(prog, x: np.ndarray, record=(), realization: str = "graded") -> Digita
     vals = np.zeros((T + 1, B * n_in))
     vals[:T] = x_int.reshape(T, B * n_in)
     xin = TimedArray(vals, dt=1 * ms, name="sfx")
-    objs[inp] = _input_group(B * n_in, xin, clock, f"sfg{index[inp]}", as_variable=not (bits == 1 and not signed))
-    binary_input = bits == 1 and not signed  # 0/1 values: plain spikes
+    binary_input = bits == 1 and not signed  # 0/1 values: plain spikes (synapses add w, never read the payload)
+    objs[inp] = _input_group(B * n_in, xin, clock, f"sfg{index[inp]}", as_variable=not binary_input)
     emax[inp], events[inp] = (1 if binary_input else None), 0
     projs = projections(prog)
     delayed = {p.src for p in projs if p.delay}

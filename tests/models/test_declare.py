@@ -116,3 +116,39 @@ def test_mtc_declaration_equals_step(out_bits):
         assert counts["n_sat"] == c.saturate and (c.saturate or it % 2)
         if it % 2:
             assert np.mean((want > 0) & (want < 2**out_bits)) > 0.05
+
+
+def test_hoisted_update_is_the_same_step():
+    """``declare.hoist`` (what the code generators run): parameter-only subexpressions computed
+    once give exactly the plain update, for every declared op."""
+    rng = np.random.default_rng(3)
+    cases = {
+        "int_lif": lambda: (*_lif_case(rng, 3000), {"reset": "subtract"}),
+        "int_li": lambda: (*_lif_case(rng, 3000), {}),
+        "int_asn": lambda: ({"dv": rng.choice([0, 256, 4095], 3000), "bias": rng.integers(-LIM + 1, LIM, 3000),
+                             "p": rng.integers(1, 19, 3000)}, {"v": rng.integers(-LIM + 1, LIM, 3000)},
+                            rng.integers(-2**17, 2**17, 3000), {"alpha": -2, "D": 5}),
+        "int_mtc": lambda: (*_mtc_case(rng, 3000), {"out_bits": 8}),
+    }
+    assert set(cases) == set(declare.declared_ops())
+    for op, make in cases.items():
+        d = declare.find(op)
+        stmts, inv = declare.hoist(d)
+        assert inv and all(not set(expr.split()) & set(d.states) for expr in inv.values()), op
+        for _ in range(5):
+            p, st, a, attrs = make()
+            s1 = {k: v.astype(np.float64) for k, v in st.items()}
+            s2 = {k: v.astype(np.float64) for k, v in st.items()}
+            c1: dict = {}
+            c2: dict = {}
+            np.testing.assert_array_equal(declare.evaluate(d, s1, a, p, attrs, c1),
+                                          declare.evaluate(d, s2, a, p, attrs, c2, hoisted=True), err_msg=op)
+            for k in st:
+                np.testing.assert_array_equal(s1[k], s2[k], err_msg=f"{op} {k}")
+            assert c1 == c2, op
+
+
+def test_hoist_moves_parameter_only_subexpressions():
+    stmts, inv = declare.hoist(declare.find("int_lif"))
+    assert set(inv.values()) >= {"du + 1", "shl(bias_mant, bias_exp)", "shl(vth, 6)"}
+    assert [s for s in stmts if s[0] == "u_in"][0][2] == f"decay(u, {[k for k, v in inv.items() if v == 'du + 1'][0]}) + shl(a, 6)"

@@ -140,6 +140,74 @@ def test_input_probe_and_clipped_input_warning():
     assert got.warnings == ref.warnings and any("clipped" in k for k in got.warnings)
 
 
+def _count_runs(monkeypatch) -> list:
+    import brian2
+
+    calls: list = []
+    real = brian2.Network.run
+
+    def run(self, duration, *a, **k):
+        calls.append(duration)
+        return real(self, duration, *a, **k)
+
+    monkeypatch.setattr(brian2.Network, "run", run)
+    return calls
+
+
+def test_quiet_layers_start_early_and_one_layer_runs_as_one_segment(monkeypatch):
+    """Without biases every layer is quiet at zero: it starts at step 0 (only the ends of the
+    shallower layers split the run), and a single neuron layer is one ``Network.run``."""
+    from spikeforge.backends.brian2 import digital, device
+
+    prog = intnets.mlp_program(sizes=(12, 10, 6, 3), seed=3)
+    for n in prog.graph.nodes.values():
+        if "bias_mant" in n.params:
+            n.params["bias_mant"][...] = 0
+    x = np.random.default_rng(0).random((9, 2, 12)) * 1.5
+    calls = _count_runs(monkeypatch)
+    assert_same(prog, x)
+    names = neuron_names(prog)
+    with device.target("numpy"):
+        dn = digital.build(prog, x)
+    assert dn.early_start() == set(names)
+    assert len(calls) == len(REALIZATIONS) * len({prog.depths[m] for m in names})  # one segment per distinct end
+    one = intnets.program([intnets.input_node((12,), exp=0, bits=1), intnets.dense("fc", 12, 5, np.random.default_rng(1)),
+                           intnets.neuron("n", "int_lif", (5,), np.random.default_rng(1), bias=(0, 1)), intnets.output_node((5,))],
+                          [("input", "fc"), ("fc", "n"), ("n", "output")])
+    calls.clear()
+    assert_same(one, (np.random.default_rng(2).random((20, 3, 12)) < 0.5).astype(float), realizations=("graded",))
+    assert len(calls) == 1
+
+
+def test_biased_layers_keep_their_windows():
+    """A bias integrates from the first step: such a node is not quiet and starts at its depth."""
+    from spikeforge.backends.brian2 import digital, device
+
+    prog = intnets.mlp_program(seed=1)
+    x = np.random.default_rng(0).random((5, 1) + prog.input_shape)
+    with device.target("numpy"):
+        dn = digital.build(prog, x)
+    biased = {m for m in neuron_names(prog) if np.any(prog.graph.nodes[m].params.get("bias_mant", 0))}
+    assert biased and not (biased & dn.early_start())
+    win, sched = dn.windows(), dn.schedule()
+    assert all(sched[m] == win[m] for m in biased)
+
+
+def test_generated_code_hoists_folds_and_renames():
+    from spikeforge.backends.brian2 import device, generate
+    from spikeforge.models import declare
+
+    assert generate.fold_shifts("shl(a, 6) + shr(x - y, 16) + shl(b, k)") == "a * 64.0 + floor((x - y) * 1.52587890625e-05) + shl(b, k)"
+    assert generate.brian_name("us") == "sf_us" and generate.brian_name("um") == "sf_um" and generate.brian_name("uus") == "uus"
+    prog = intnets.mlp_program(seed=2)
+    with device.target("numpy"):
+        from brian2 import Clock, ms
+
+        node = prog.graph.nodes["n1"]
+        _, _, lay = generate.neuron_group(declare.find(node.op), node, 2, "graded", Clock(dt=1 * ms), "sfgtest")
+    assert "shl(" not in lay.code.split("\n")[0] and "sfinv" in lay.code and not lay.quiet
+
+
 # ----------------------------------------------------------------------------- compiled torch nets
 
 
