@@ -1,38 +1,64 @@
 """Brian2 analog backend: the continuous-time network, integrated on a fine internal step.
 
-What an analog circuit would compute for the NIR graph, before any discretization:
+What an analog (or mixed-signal) circuit computes for the NIR graph, before any
+discretization:
 
 * **Neurons.** Each ``LIF`` / ``IF`` / ``LI`` / ``CubaLIF`` / ``CubaLI`` node is a ``NeuronGroup``
   with the NIR ODEs ``tau dv/dt = (v_leak - v) + R I`` (IF: ``dv/dt = R I``; CUBA:
-  ``tau_syn di/dt = -i + w_in I`` feeding ``R i``), threshold ``v > v_threshold`` checked on
-  every internal step, reset to ``v_reset`` (or by subtracting the threshold for nodes with
-  ``reset="subtract"``). Integration: ``method="exact"`` (linear ODEs; CUBA ``exact`` too where
-  ``tau_syn != tau_mem`` for every neuron, else ``rk4``) on the internal step
-  ``h = dt / substeps``.
+  ``tau_syn di/dt = -i + w_in I`` feeding ``R i``); an ``MTC`` node (float op ``mtc``,
+  ``models/mtc/spec.py``, MODELS.md §4) is ``tau_m dU_m/dt = -(U_m - U_rest) + R I
+  - R sum(±alpha_x tanh(U_x - delta_x))``, ``tau_x dU_x/dt = U_m - U_x`` with the graded output
+  ``s = clip((U_m - U_th) / (U_sat - U_th), 0, 1)``. Brian2 integrates them on the internal step
+  ``h = dt / substeps`` with ``method``: ``"exact"`` (default for the linear neurons; CUBA falls
+  back to ``rk4`` where ``tau_syn == tau_mem`` or a membrane has no leak; MTC, being nonlinear,
+  always uses ``rk4`` under ``"exact"``), ``"euler"``, ``"rk2"`` (midpoint) or ``"rk4"`` (default
+  for MTC).
 * **Parameters.** Taken from a float :class:`~spikeforge.compiler.Program` by inverting its
   discretization (``docs/semantics.md``): ``1/tau = -ln(a)/dt`` (``exact``) or ``(1 - a)/dt``
   (``euler``), ``R = g / (1 - a)``, ``v_leak = b / (1 - a)``; IF (``a = 1``): ``R = g / dt``.
-  A NIR graph (or ``.nir`` path) is first compiled with ``target="float"``, ``method="exact"``.
-* **Input.** The real input ``x[t]`` is held constant over ``[t dt, (t + 1) dt)`` (zero-order
-  hold, the assumption of the ``exact`` discretization); the stateless nodes between the input
-  and a neuron (affine, conv, pooling ...) give its input current, computed once per macro
-  step.
-* **Spikes.** A spike is a current pulse of area ``dt`` (the discrete program's unit spike held
-  for one step): on arrival it adds ``w R dt / tau`` to ``v`` (``w w_in dt / tau_syn`` to the
-  synaptic current of a CUBA target), through ``Synapses.on_pre``. Graded outputs (``LI``
-  membranes) couple continuously through summed variables.
-* **Timing.** Continuous time has no hop latency: a spike at time ``ts`` acts at ``ts`` (within
-  one internal step ``h``: Brian2 detects it after the state update of the step it occurs in
-  and the target integrates it from the next step). The reference's hardware time takes one
-  macro step per neuron hop and is shifted back by each node's depth to **model time**; analog
-  traces are compared with that model time. ``Trace.probes`` and ``Trace.output`` hold, per
-  macro step ``t`` (model time), the number of spikes in ``[t dt, (t + 1) dt)`` for spiking
-  nodes and the membrane at ``(t + 1) dt`` for ``LI`` nodes; ``Trace.depths`` are all 0.
+  MTC is forward Euler by definition (``spec.discretize``): ``1/tau_m = (1 - a)/dt``,
+  ``1/tau_x = k_x/dt``, ``R/tau_m = g/dt``, ``U_rest = b/(1 - a)`` and the conductance rates
+  ``±R alpha_x / tau_m = g_x/dt``. A NIR graph (or ``.nir`` path) is first compiled with
+  ``target="float"``, ``method="exact"``.
+* **Input.** The real input ``x[t]`` is held constant over one macro step (zero-order hold,
+  the assumption of the ``exact`` discretization); the stateless nodes between the input and a
+  neuron (affine, conv, pooling ...) give its input current, computed once per macro step.
 
-As ``substeps`` grows, thresholds are checked more finely and the per-hop latency ``h``
-vanishes: spike times converge to those of the continuous model, which the exact-exponential
-float reference approximates up to its step-end threshold check
-(``tests/backends/brian2/test_analog.py`` shows the figures).
+**Comparator and communication** (``threshold=``):
+
+* ``"clocked"`` (default): the membrane evolves continuously, but the spike comparator is
+  sampled at the macro-step boundaries ``k dt`` only (a clocked comparator, as in mixed-signal
+  neuromorphic chips and as the discrete program defines it): ``v > v_th`` there -> a spike and
+  the reset (to ``v_reset``, or subtract ``v_th``). Brian2 evaluates the threshold of the
+  fine step that ends at ``k dt`` (``(t_in_timesteps + 1) % substeps == 0``, after that step's
+  state update). A spike is delivered by ``Synapses.on_pre`` into a buffer ``I_n`` of the
+  target; at the boundary the buffer becomes the pulse current ``I_p`` held for exactly one
+  macro step (a rectangular pulse of height ``w``: the zero-order hold of the exact
+  discretization). Graded outputs (``LI`` membranes, MTC ``s``) are sampled at the boundary
+  and held for the next macro step (``coupling="hold"``, the default), or coupled
+  continuously through Brian2 summed variables (``coupling="continuous"``; no hop latency).
+  Under ``"hold"`` a CUBA membrane also integrates its synaptic current as sampled at the last
+  boundary (one macro step later: the program's sequential update ``i[t] -> v[t]``, which is
+  not the exact 2x2 propagator of NIR's coupled ODEs); ``"continuous"`` couples ``i -> v`` as
+  NIR's ODE does, and then differs from the program by that discretization.
+  So every held hop takes one macro step, the Program's **hardware time**; each node's trace is
+  shifted back by its hop depth (``prog.depths - 1`` for a feed-forward net, plus one step per
+  held CUBA membrane on the path, see :func:`_hop_depths`) to **model time**, as the reference does, and a node is switched on
+  (leak drive, bias, MTC dynamics) at its model step 0. With ``method="exact"`` a LIF network
+  (and a CUBA network under ``"hold"``) then *is* the float program at every ``substeps`` (up
+  to float rounding); with ``euler``/``rk2``/``rk4`` the integration error vanishes as ``h``
+  shrinks. (MTC is different: the float op *is* forward Euler at ``dt``, so the analog run is
+  its continuous limit, which the op approaches only as its own ``dt`` shrinks.)
+* ``"continuous"``: the threshold is checked on every internal step (reset at the crossing,
+  within ``h``) and a spike is an instantaneous kick of area ``dt`` (``w R dt / tau`` added to
+  ``v``, ``w w_in dt / tau_syn`` to a CUBA synaptic current), graded outputs couple
+  continuously; there is no hop latency, all depths are 0. This converges to the continuous
+  spiking model, which differs from the discrete reference by the reference's step-end
+  threshold and reset (figures in ``tests/backends/brian2/test_analog.py``).
+
+``Trace.probes`` and ``Trace.output`` hold, per macro step ``t`` (model time), the number of
+spikes decided in step ``t`` for spiking nodes, the membrane at the end of step ``t`` for ``LI``
+nodes and the output ``s`` there for MTC nodes; ``Trace.depths`` are all 0.
 """
 
 from __future__ import annotations
@@ -41,7 +67,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 from spikeforge.compiler.errors import InputError, SpikeforgeError
 from spikeforge.compiler.ir import NEURON_OPS
 
@@ -50,7 +75,11 @@ from . import device
 
 #: Float ops this backend runs as continuous neurons.
 SPIKING = ("lif", "cuba_lif")
-GRADED = ("li", "cuba_li")
+GRADED = ("li", "cuba_li", "mtc")
+#: Accepted values of the options.
+THRESHOLDS = ("clocked", "continuous")
+METHODS = ("exact", "euler", "rk2", "rk4")
+COUPLINGS = ("hold", "continuous")
 
 
 def _program(obj, dt: float | None):
@@ -86,6 +115,28 @@ def _continuous(a: np.ndarray, g: np.ndarray, dt: float, method: str, node, what
     lam = -np.log(a) / dt if method == "exact" else (1.0 - a) / dt
     R = g / (1.0 - a)
     return lam, lam * R, R
+
+
+def mtc_continuous(params: dict, dt: float) -> dict[str, np.ndarray]:
+    """The continuous MTC parameters (rates in 1/s) of the float op ``mtc``'s parameters.
+
+    Inverts ``models/mtc/spec.py`` :func:`discretize` (forward Euler, ``k_x = dt / tau_x``):
+    ``lam_m = 1/tau_m``, ``gin = R/tau_m``, ``u_rest``, ``lam_f``, ``lam_s``, ``lam_us``, the
+    feedback rates ``f<x> = ±R alpha_x / tau_m`` (the sign included), the offsets ``d<x>``,
+    ``uth`` and ``usat``.
+    """
+    a = np.asarray(params["a"], dtype=np.float64)
+    km = 1.0 - a
+    if np.any(km <= 0.0) or np.any(km > 1.0):
+        raise SpikeforgeError(f"MTC: decay a must lie in [0, 1); got {a.min():g}..{a.max():g}")
+    out = {"lam_m": km / dt, "gin": np.asarray(params["g"], dtype=np.float64) / dt, "u_rest": np.asarray(params["b"]) / km}
+    for var in ("f", "s", "us"):
+        out["lam_" + var] = np.asarray(params["k" + var], dtype=np.float64) / dt
+    for name in ("fn", "sp", "sn", "usp"):
+        out["f" + name] = np.asarray(params["g" + name], dtype=np.float64) / dt
+        out["d" + name] = np.asarray(params["d" + name], dtype=np.float64)
+    out["uth"], out["usat"] = np.asarray(params["uth"], dtype=np.float64), np.asarray(params["usat"], dtype=np.float64)
+    return out
 
 
 def _stateless_in(prog, dst: str, src_vals: dict[str, np.ndarray], K: int) -> np.ndarray:
@@ -144,18 +195,56 @@ def _size(node) -> int:
     return int(np.prod(node.out_shape)) if node.out_shape else 1
 
 
+def _hop_depths(prog, neurons: list[str], srcs: dict[str, set[str]], hop: dict[str, int], extra: dict[str, int]) -> dict[str, int]:
+    """Macro steps between the input and each neuron's model step 0 (its "hop depth").
+
+    The input drives a first-layer neuron in the same macro step (hop depth 0); a source with
+    ``hop[s] = 1`` (clocked spikes, held graded values) reaches its targets one macro step
+    later, one with ``hop[s] = 0`` (continuous coupling) in the same step. A self-loop is not a
+    hop (it is the neuron's own recurrence, one step in model time too). Paths of different
+    hop depth meeting at a neuron are an error (the analog backend runs no delay nodes). A
+    neuron's own depth adds ``extra[m]`` to the depth its inputs arrive at (1 for a CUBA neuron
+    whose membrane reads the held synaptic current).
+    """
+    import networkx as nx
+
+    dg = nx.DiGraph()
+    dg.add_nodes_from(neurons)
+    dg.add_edges_from((s, m) for m in neurons for s in srcs[m] if s in dg and s != m)
+    try:
+        order = list(nx.topological_sort(dg))
+    except nx.NetworkXUnfeasible:
+        raise SpikeforgeError("brian2-analog: a loop through several neuron nodes (only self-recurrent layers are supported)") from None
+    depth: dict[str, int] = {}
+    for m in order:
+        ds = {0 if s == prog.input_name else depth[s] + hop[s] for s in srcs[m] if s != m}
+        if len(ds) > 1:
+            raise SpikeforgeError(f"brian2-analog: the inputs of '{m}' arrive with different latencies {sorted(ds)} "
+                                  "(unbalanced paths need delay nodes, which this backend does not run)")
+        depth[m] = (ds.pop() if ds else 0) + extra[m]
+    return depth
+
+
 def run_brian2_analog(prog_or_graph, x, probes=(), substeps: int = 16, dt: float | None = None, codegen: str | None = None,
-                      **options) -> Trace:
+                      threshold: str = "clocked", method: str | None = None, coupling: str | None = None, **options) -> Trace:
     """Simulate the continuous-time network of a float program (or NIR graph) with Brian2.
 
     Args:
         prog_or_graph: A float :class:`~spikeforge.compiler.Program`, a ``nir.NIRGraph`` or a
             ``.nir`` path (compiled with ``target="float"``, ``method="exact"`` and ``dt``).
         x: Input ``(T, B, *input_shape)``, held constant over each macro step ``dt``.
-        probes: Neuron node names to return (spike counts per macro step, or LI membranes).
+        probes: Neuron node names to return (spike counts per macro step, LI membranes, MTC outputs).
         substeps: Internal Brian2 steps per macro step (``h = dt / substeps``).
         dt: Macro step for a NIR graph (default: its metadata, else 1 ms); a Program has its own.
         codegen: ``"auto"``, ``"numpy"`` or ``"cython"`` (see :mod:`.device`).
+        threshold: ``"clocked"`` (comparator sampled at macro-step boundaries, spikes as
+            one-step current pulses) or ``"continuous"`` (comparator on every internal step,
+            spikes as kicks); see the module docstring.
+        method: Integration ``"exact"``, ``"euler"``, ``"rk2"`` (midpoint) or ``"rk4"`` (default: ``exact`` for linear
+            neurons, ``rk4`` for MTC; ``exact`` falls back to ``rk4`` where it does not apply).
+        coupling: Graded outputs ``"hold"`` (sampled at the boundary, held one step; the default
+            with the clocked comparator) or ``"continuous"`` (summed variables; the only choice
+            with the continuous comparator).
         **options: None other are accepted.
 
     Returns:
@@ -165,22 +254,43 @@ def run_brian2_analog(prog_or_graph, x, probes=(), substeps: int = 16, dt: float
         SpikeforgeError: Integer program, an unsupported op (ASN, delays), a bad option.
         InputError: Bad input shape or an unknown probe.
     """
-    from brian2 import Clock, EventMonitor, Hz, Network, NeuronGroup, StateMonitor, Synapses, TimedArray, second
+    from brian2 import (
+        Clock,
+        EventMonitor,
+        Hz,
+        Network,
+        NeuronGroup,
+        StateMonitor,
+        Synapses,
+        TimedArray,
+        second,
+    )
 
     from ..reference.runtime import _check_input
 
     if options:
-        raise SpikeforgeError(f"unknown option(s) for brian2-analog: {', '.join(sorted(options))}; accepted: substeps, dt, codegen")
+        raise SpikeforgeError(f"unknown option(s) for brian2-analog: {', '.join(sorted(options))}; accepted: substeps, dt, codegen, "
+                              "threshold, method, coupling")
     if int(substeps) != substeps or substeps < 1:
         raise SpikeforgeError(f"substeps must be a positive integer, got {substeps}")
-    substeps = int(substeps)
+    if threshold not in THRESHOLDS:
+        raise SpikeforgeError(f"threshold={threshold!r} unknown; use one of {', '.join(THRESHOLDS)}")
+    if method is not None and method not in METHODS:
+        raise SpikeforgeError(f"method={method!r} unknown; use one of {', '.join(METHODS)}")
+    clocked = threshold == "clocked"
+    coupling = coupling or ("hold" if clocked else "continuous")
+    if coupling not in COUPLINGS:
+        raise SpikeforgeError(f"coupling={coupling!r} unknown; use one of {', '.join(COUPLINGS)}")
+    if coupling == "hold" and not clocked:
+        raise SpikeforgeError("coupling='hold' needs threshold='clocked' (the continuous comparator has no macro-step hops)")
+    S = int(substeps)
     prog = _program(prog_or_graph, dt)
     g = prog.graph
     neurons = [m for m, n in g.nodes.items() if n.op in NEURON_OPS]
     bad = [f"'{m}' ({g.nodes[m].op})" for m in neurons if g.nodes[m].op not in SPIKING + GRADED]
     if bad:
-        raise SpikeforgeError(f"brian2-analog cannot run the neuron node(s) {', '.join(bad)}; supported: LIF, IF, LI, CubaLIF, CubaLI "
-                              f"(discrete ops {', '.join(SPIKING + GRADED)})")
+        raise SpikeforgeError(f"brian2-analog cannot run the neuron node(s) {', '.join(bad)}; supported: LIF, IF, LI, CubaLIF, CubaLI, "
+                              f"MTC (discrete ops {', '.join(SPIKING + GRADED)})")
     x = _check_input(prog, x)
     probes = list(probes)
     for p in probes:
@@ -188,63 +298,124 @@ def run_brian2_analog(prog_or_graph, x, probes=(), substeps: int = 16, dt: float
             raise InputError(f"probe '{p}': brian2-analog returns neuron nodes only ({', '.join(neurons)})")
     T, B = x.shape[:2]
     DT = float(prog.dt)
-    h = DT / substeps
+    h = DT / S
     inp = prog.input_name
     x_flat = x.reshape(T * B, -1)
     codegen = codegen or os.environ.get("SPIKEFORGE_BRIAN2_CODEGEN", "auto")
+    srcs = {m: _sources(prog, m) for m in neurons}
+    hop = {m: int(clocked and (g.nodes[m].op in SPIKING or coupling == "hold")) for m in neurons}
+    hop[inp] = 0
+    # CUBA with held coupling: the membrane integrates the synaptic current sampled at the boundary
+    held_syn = {m: int(clocked and coupling == "hold" and g.nodes[m].op.startswith("cuba")) for m in neurons}
+    for m in neurons:
+        if held_syn[m] and m in srcs[m]:
+            raise SpikeforgeError(f"brian2-analog: self-recurrent CUBA node '{m}' with coupling='hold' (its loop would take two "
+                                  "steps); use coupling='continuous'")
+    depth = _hop_depths(prog, neurons, srcs, hop, held_syn)
+    D = max(depth.values(), default=0)
+    n_macro = T + D + 1  # one extra boundary: the graded monitors sample the end of the last step
+    # per target: its graded sources, each summed into its own variable I_c<j>
+    graded_in = {m: sorted(s for s in srcs[m] if s != inp and g.nodes[s].op in GRADED) for m in neurons}
+    spiking_in = {m: sorted(s for s in srcs[m] if s != inp and g.nodes[s].op in SPIKING) for m in neurons}
 
     with device.target(codegen):
         clock = Clock(dt=h * second, name="sfaclock")
         objs: dict = {}
         kick: dict[str, np.ndarray] = {}
+        used_method: dict[str, str] = {}
         for k, m in enumerate(neurons):
             n = g.nodes[m]
             N = _size(n)
-            cuba = n.op.startswith("cuba")
-            lam, gin, _ = _continuous(_flat(n, "a"), _flat(n, "g"), DT, prog.method, n, "membrane")
-            b = _flat(n, "b", 0.0)
-            vleak = np.where(lam > 0, b / np.where(lam > 0, 1.0 - _flat(n, "a"), 1.0), 0.0)
-            drive = "(I_x + I_b + I_c)"
-            lines = ["I_x : 1", "I_b : 1 (constant)", "I_c : 1", "lam : Hz (constant)", "gin : Hz (constant)", "v_leak : 1 (constant)"]
-            if cuba:
-                lam_s, gs, _ = _continuous(_flat(n, "a_syn"), _flat(n, "g_syn", 1.0), DT, prog.method, n, "synaptic")
-                lines += [f"dI_s/dt = -lam_s * I_s + gs * {drive} : 1", "lam_s : Hz (constant)", "gs : Hz (constant)"]
-                lines.insert(0, "dv/dt = lam * (v_leak - v) + gin * I_s : 1")
-                method = "exact" if np.all(np.abs(lam_s - lam) > 1e-9 * np.maximum(lam, 1.0)) and np.all(lam_s > 0) and np.all(lam > 0) else "rk4"
-                kick[m] = gs * DT
+            op = n.op
+            cuba = op.startswith("cuba")
+            drive = " + ".join(["I_x", "on * I_b", "I_p"] + [f"I_c{j}" for j in range(len(graded_in[m]))])
+            lines = ["I_x : 1", "I_b : 1 (constant)", "I_p : 1", "I_n : 1", "on : 1", "on_m : 1", "t_on : second (constant)",
+                     "t_on_m : second (constant)"]
+            lines += [f"I_c{j} : 1" for j in range(len(graded_in[m]))]
+            lines.append(f"I_in = {drive} : 1")
+            vals: dict[str, np.ndarray] = {}
+            if op == "mtc":
+                P = mtc_continuous({key: _flat(n, key) for key in ("a", "g", "b", "kf", "ks", "kus", "gfn", "gsp", "gsn", "gusp", "dfn",
+                                                                 "dsp", "dsn", "dusp", "uth", "usat")}, DT)
+                lines.insert(0, "dv/dt = on * (lam_m * (u_rest - v) + gin * I_in + ffn * tanh(u_f - dfn) + fsp * tanh(u_s - dsp)"
+                                " + fsn * tanh(u_s - dsn) + fusp * tanh(u_us - dusp)) : 1")
+                lines[1:1] = [f"du_{v}/dt = on * lam_{v} * (v - u_{v}) : 1" for v in ("f", "s", "us")]
+                lines += [f"{p} : Hz (constant)" for p in ("lam_m", "gin", "lam_f", "lam_s", "lam_us", "ffn", "fsp", "fsn", "fusp")]
+                lines += [f"{p} : 1 (constant)" for p in ("u_rest", "dfn", "dsp", "dsn", "dusp", "uth", "usat")]
+                lines.append("y = clip((v - uth) / (usat - uth), 0, 1) : 1")
+                vals = P
+                used = "rk4" if method in (None, "exact") else method
+                kick[m] = P["gin"] * DT
             else:
-                lines.insert(0, f"dv/dt = lam * (v_leak - v) + gin * {drive} : 1")
-                method = "exact"
-                kick[m] = gin * DT
+                a = _flat(n, "a")
+                lam, gin, _ = _continuous(a, _flat(n, "g"), DT, prog.method, n, "membrane")
+                vleak = np.where(lam > 0, _flat(n, "b", 0.0) / np.where(lam > 0, 1.0 - a, 1.0), 0.0)
+                leak = "lam * (on_m * v_leak - v) + " if np.any(lam > 0) else ""
+                lines += ["lam : Hz (constant)", "gin : Hz (constant)", "v_leak : 1 (constant)"]
+                vals = {"lam": lam, "gin": gin, "v_leak": vleak}
+                if cuba:
+                    lam_s, gs, _ = _continuous(_flat(n, "a_syn"), _flat(n, "g_syn", 1.0), DT, prog.method, n, "synaptic")
+                    # held coupling: the membrane integrates the synaptic current sampled at the last
+                    # boundary (the program's sequential update i[t] -> v[t]); else NIR's ODE coupling
+                    lines.insert(0, f"dv/dt = {leak}gin * {'I_sh' if held_syn[m] else 'I_s'} : 1")
+                    if held_syn[m]:
+                        lines.append("I_sh : 1")
+                    lines.insert(1, "dI_s/dt = -lam_s * I_s + gs * I_in : 1")
+                    lines += ["lam_s : Hz (constant)", "gs : Hz (constant)"]
+                    vals.update(lam_s=lam_s, gs=gs)
+                    distinct = np.all(np.abs(lam_s - lam) > 1e-9 * np.maximum(lam, 1.0)) and np.all(lam_s > 0) and np.all(lam > 0)
+                    used = method or "exact"
+                    if used == "exact" and not distinct:
+                        used = "rk4"
+                    kick[m] = gs * DT
+                else:
+                    lines.insert(0, f"dv/dt = {leak}gin * I_in : 1")
+                    used = method or "exact"
+                    kick[m] = gin * DT
+                if op in GRADED:
+                    lines.append("y = v : 1")
+            used_method[m] = used
             kw = {}
-            if n.op in SPIKING:
+            if op in SPIKING:
                 lines += ["v_th : 1 (constant)", "v_r : 1 (constant)"]
+                vals.update(v_th=_flat(n, "v_threshold"), v_r=_flat(n, "v_reset", 0.0))
                 sub = n.attrs.get("reset", "zero") == "subtract"
-                kw = {"threshold": "v > v_th", "reset": "v -= v_th" if sub else "v = v_r"}
-            G = NeuronGroup(B * N, "\n".join(lines), method=method, clock=clock, name=f"sfa{k}", namespace={}, **kw)
-            G.lam, G.gin, G.v_leak = np.tile(lam, B) * Hz, np.tile(gin, B) * Hz, np.tile(vleak, B)
-            if cuba:
-                G.lam_s, G.gs = np.tile(lam_s, B) * Hz, np.tile(gs, B) * Hz
-            if n.op in SPIKING:
-                G.v_th, G.v_r = np.tile(_flat(n, "v_threshold"), B), np.tile(_flat(n, "v_reset", 0.0), B)
+                cond = "v > v_th"
+                if clocked:  # the fine step ending at a macro boundary, after its state update
+                    cond = f"on_m > 0.5 and (t_in_timesteps + 1) % {S} == 0 and v > v_th"
+                kw = {"threshold": cond, "reset": "v -= v_th" if sub else "v = v_r"}
+            if op in GRADED and clocked and coupling == "hold":
+                lines.append("y_hold : 1")
+            G = NeuronGroup(B * N, "\n".join(lines), method=used, clock=clock, name=f"sfa{k}", namespace={}, **kw)
+            for key, v in vals.items():
+                unit = Hz if key in ("lam", "gin", "lam_s", "gs", "lam_m", "lam_f", "lam_us", "ffn", "fsp", "fsn", "fusp") else 1
+                setattr(G, key, np.tile(np.broadcast_to(v, (N,)), B) * unit)
+            d_in = depth[m] - held_syn[m]  # the macro step the neuron's input stage starts at
+            G.t_on, G.t_on_m = (d_in - 0.5) * DT * second, (depth[m] - 0.5) * DT * second
             # constant currents (biases on the paths) and the input's zero-order-hold current
-            srcs = _sources(prog, m)
             bias = _stateless_in(prog, m, {}, 1)[0]
             G.I_b = np.tile(bias, B)
-            if inp in srcs:
-                n_in = _size(g.nodes[inp])
+            code = []
+            if op in GRADED and clocked and coupling == "hold":
+                code.append("y_hold = on_m * y")  # the value at the end of the last step (zero before model time)
+            if inp in srcs[m]:
                 cur = _stateless_in(prog, m, {inp: x_flat}, T * B) - bias
-                vals = np.zeros((T + 1, B * N))
-                vals[:T] = cur.reshape(T, B * N)
-                ta = TimedArray(vals, dt=DT * second, name=f"sfa{k}_x")
+                rows = np.zeros((n_macro + 1, B * N))
+                rows[d_in : d_in + T] = cur.reshape(T, B * N)
+                ta = TimedArray(rows, dt=DT * second, name=f"sfa{k}_x")
                 G.namespace[f"sfa{k}_x"] = ta
-                G.run_regularly(f"I_x = sfa{k}_x(t, i)", dt=DT * second, when="start", name=f"sfa{k}_hold")
-                del n_in
+                code.append(f"I_x = sfa{k}_x(t, i)")
+            if clocked and spiking_in[m]:
+                code += ["I_p = I_n", "I_n = 0"]
+            if op.startswith("cuba") and held_syn[m]:
+                code.append("I_sh = I_s")
+            code += ["on = int(t > t_on)", "on_m = int(t > t_on_m)"]
+            G.run_regularly("\n".join(code), dt=DT * second, when="start", name=f"sfa{k}_hold")
             objs[m] = G
         syns = []
         for m in neurons:
             n_dst = _size(g.nodes[m])
-            for s in sorted(_sources(prog, m) - {inp}):
+            for s in sorted(srcs[m] - {inp}):
                 n_src = _size(g.nodes[s])
                 zero = _stateless_in(prog, m, {}, 1)
                 M = (_stateless_in(prog, m, {s: np.eye(n_src)}, n_src) - zero).T  # (n_dst, n_src)
@@ -257,39 +428,48 @@ def run_brian2_analog(prog_or_graph, x, probes=(), substeps: int = 16, dt: float
                 w = np.tile(M[rows, cols], B)
                 name = f"sfas{len(syns)}"
                 if g.nodes[s].op in SPIKING:
-                    target = "I_s" if g.nodes[m].op.startswith("cuba") else "v"
-                    S = Synapses(objs[s], objs[m], "w : 1 (constant)\nkick : 1 (constant)", on_pre=f"{target}_post += w * kick",
-                                 clock=clock, name=name, namespace={})
-                else:  # a graded (LI) source: continuous coupling
-                    S = Synapses(objs[s], objs[m], "w : 1 (constant)\nI_c_post = w * v_pre : 1 (summed)", clock=clock, name=name, namespace={})
-                S.connect(i=pre, j=post)
-                S.w = w
-                if g.nodes[s].op in SPIKING:
-                    S.kick = np.tile(kick[m], B)[post]
-                syns.append(S)
+                    if clocked:  # a one-step rectangular pulse from the next boundary on
+                        S_ = Synapses(objs[s], objs[m], "w : 1 (constant)", on_pre="I_n_post += w", clock=clock, name=name, namespace={})
+                    else:  # an instantaneous kick of area dt
+                        target = "I_s" if g.nodes[m].op.startswith("cuba") else "v"
+                        S_ = Synapses(objs[s], objs[m], "w : 1 (constant)\nkick : 1 (constant)", on_pre=f"{target}_post += w * kick",
+                                      clock=clock, name=name, namespace={})
+                else:  # a graded source: held at the boundary, or continuous
+                    j = graded_in[m].index(s)
+                    var = "y_hold" if coupling == "hold" else "y"
+                    S_ = Synapses(objs[s], objs[m], f"w : 1 (constant)\nI_c{j}_post = w * {var}_pre : 1 (summed)", clock=clock, name=name,
+                                  namespace={})
+                S_.connect(i=pre, j=post)
+                S_.w = w
+                if g.nodes[s].op in SPIKING and not clocked:
+                    S_.kick = np.tile(kick[m], B)[post]
+                syns.append(S_)
         need = set(probes) | _output_neurons(prog)
         mons = {}
         for m in sorted(need):
             k = neurons.index(m)
             if g.nodes[m].op in SPIKING:
                 mons[m] = EventMonitor(objs[m], "spike", name=f"sfam{k}")
-            else:
-                mons[m] = StateMonitor(objs[m], "v", record=True, when="end", name=f"sfam{k}")
+            else:  # the value at each boundary k dt, before the step's update: the end of step k - 1
+                mons[m] = StateMonitor(objs[m], "y", record=True, dt=DT * second, when="start", name=f"sfam{k}")
         net = Network(*objs.values(), *syns, *mons.values(), name="sfanet")
         from .digital import _no_gc_scan
 
         with _no_gc_scan():
-            net.run(T * DT * second, namespace={})
+            net.run(n_macro * DT * second, namespace={})
         vals = {}
         for m, mon in mons.items():
             N = _size(g.nodes[m])
             shape = tuple(g.nodes[m].out_shape or ())
-            if m in mons and g.nodes[m].op in SPIKING:
-                steps = np.rint(np.asarray(mon.t_[:]) / h).astype(np.int64) // substeps
+            d = depth[m]
+            if g.nodes[m].op in SPIKING:
+                steps = np.rint(np.asarray(mon.t_[:]) / h).astype(np.int64) // S - d
+                idx = np.asarray(mon.i[:], dtype=np.int64)
+                ok = (steps >= 0) & (steps < T)
                 cnt = np.zeros((T, B * N))
-                np.add.at(cnt, (steps, np.asarray(mon.i[:], dtype=np.int64)), 1.0)
+                np.add.at(cnt, (steps[ok], idx[ok]), 1.0)
             else:
-                cnt = np.asarray(mon.v[:]).T[substeps - 1 :: substeps][:T]
+                cnt = np.asarray(mon.y[:]).T[d + 1 : d + 1 + T]
             vals[m] = cnt.reshape((T, B) + shape)
     out = _output_value(prog, vals, T, B)
     return Trace(output=out, probes={p: vals[p] for p in probes}, backend="brian2-analog", hw_steps=T,
@@ -319,4 +499,4 @@ def _stateless_in_node(prog, name: str, src: dict, K: int) -> np.ndarray:
     return STATELESS[n.op](n, x.reshape((K,) + tuple(n.in_shape or ())))
 
 
-__all__ = ["GRADED", "SPIKING", "run_brian2_analog"]
+__all__ = ["COUPLINGS", "GRADED", "METHODS", "SPIKING", "THRESHOLDS", "mtc_continuous", "run_brian2_analog"]
