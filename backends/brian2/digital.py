@@ -208,14 +208,18 @@ class DigitalNetwork:
         d = self.prog.depths[name]
         out = np.zeros((self.T, self.B * n), dtype)
         if hasattr(mon, "count"):  # EventMonitor: events with their payload
-            steps = np.rint(np.asarray(mon.t_[:]) * 1e3).astype(np.int64) - d
-            idx = np.asarray(mon.i[:], dtype=np.int64)
+            steps = np.rint(np.asarray(mon.t_[:]) * 1e3).astype(np.int64)
+            steps -= d
             vals = np.rint(np.asarray(mon.y[:])) if "y" in mon.record_variables else 1
-            keep = (steps >= 0) & (steps < self.T)
-            if not keep.all():
-                steps, idx = steps[keep], idx[keep]
-                vals = vals[keep] if not np.isscalar(vals) else vals
-            out[steps, idx] = vals
+            if steps.size and (steps[0] < 0 or steps[-1] >= self.T):  # events come in time order
+                keep = (steps >= 0) & (steps < self.T)
+                steps, vals = steps[keep], (vals if np.isscalar(vals) else vals[keep])
+                idx = np.asarray(mon.i[:])[keep]
+            else:
+                idx = np.asarray(mon.i[:])
+            steps *= self.B * n  # flat index: one pass, no 2-D fancy indexing
+            steps += idx
+            out.reshape(-1)[steps] = vals
         else:  # StateMonitor of a value sent every step
             out[:] = np.rint(np.asarray(mon.y[:, d : d + self.T]).T)
         return out.reshape((self.T, self.B) + shape)
