@@ -5,18 +5,27 @@ with dt = 0.1, constant history 1.2, a 1000-time-unit warm-up discarded), sample
 does: 75 samples per Lyapunov time (197 time units for tau = 17), the first 750 points to train,
 the next 750 to test. The task is one-step-ahead prediction: from x[0..t] predict x[t+1].
 
-Three feed-forward regressors of equal size are trained with the same readout, optimiser and
-epochs (BPTT over windows of the training series, MSE):
+Three feed-forward regressors of equal size get the same input, readout, optimiser, epochs and
+tuning budget (BPTT over shuffled mini-batches of overlapping windows of the training series, MSE
+after a washout, Adam with a cosine schedule and gradient clipping):
 
-    Linear(1, H) -> neuron layer (H) -> Linear(H, 1) -> LI readout (beta = 0.5)
+    Linear(LAGS, H) -> neuron layer (H) -> Linear(H, 1) -> LI readout (beta = 0.5)
 
-with the neuron layer an MTC (graded output, plain BPTT; ``MTC.preset("tonic")`` with trainable
-conductances, offsets, threshold and saturation), a LIF (soft reset, ATan surrogate) or an AdLIF
-(Bittar & Garner 2022, trainable per neuron). It reports, as mean ± std over the seeds, the test
-NRMSE (RMSE / std of the target), sMAPE (NeuroBench: 100 * mean 2|y - ŷ| / (|y| + |ŷ|)) and the
+The input is a delay line of the last ``LAGS`` = 4 values (the same for all three). The neuron
+layer is an MTC (graded output, plain BPTT; a preset with trainable conductances, offsets,
+threshold and saturation), a LIF (soft reset, per-neuron trainable threshold, ATan surrogate) or
+an AdLIF (Bittar & Garner 2022, trainable per neuron; its input enters the membrane as
+``(1 - alpha) W x``, so its input layer starts ``1 / (1 - alpha)`` larger to give it the same
+initial drive). Each model's config is picked from the same grid, :data:`LRS` x two values of one
+model knob (:data:`KNOBS`: MTC preset, LIF surrogate sharpness, AdLIF initial membrane decay), by
+the NRMSE on a validation split carved from the training part only (the last ``N_VAL`` training
+points; the test part is never looked at); then every seed is trained with the chosen config on
+the whole training part. The script reports, as mean ± std over the seeds, the test NRMSE
+(RMSE / std of the target), sMAPE (NeuroBench: 100 * mean 2|y - ŷ| / (|y| + |ŷ|)) and the
 activity: events per neuron per step of the hidden layer (spikes for LIF/AdLIF, nonzero graded
-outputs for MTC). Results go to ``--out``: ``results.md`` (the table), ``mackey_glass.png``
-(prediction vs target of seed 0, and a bar chart) and ``results.json``.
+outputs for MTC), and two non-neural references (persistence, least squares on the lags). Results
+go to ``--out``: ``results.md`` (table, references, sweep), ``mackey_glass.png`` (prediction vs
+target of seed 0, and a bar chart) and ``results.json``.
 
 Then the trained MTC network of the first seed is compiled (``sf.compile``: ``float`` and the
 integer ``loihi2`` target with the training series as calibration) and run through
@@ -24,13 +33,14 @@ integer ``loihi2`` target with the training series as calibration) and run throu
 
 Usage::
 
-    .venv/bin/python examples/mackey_glass.py [--seeds 3] [--epochs 60] [--hidden 32] [--lr 0.02] [--out out/mackey_glass] [--quick]
+    .venv/bin/python examples/mackey_glass.py [--seeds 3] [--epochs 60] [--hidden 32] [--out out/mackey_glass] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 import warnings
 from pathlib import Path
@@ -42,6 +52,7 @@ from tqdm import tqdm
 
 import spikeforge as sf
 from spikeforge.models import LI, LIF, MTC, AdLIF, Seq
+from spikeforge.models.surrogate import ATan
 
 #: NeuroBench's Mackey-Glass settings.
 TAU = 17.0
@@ -52,9 +63,22 @@ N_TEST = 750
 WARMUP_TIME = 1000.0
 #: Backends the compiled programs run on (the lead adds "brian2", "brian2-analog" here).
 BACKENDS = ("reference",)
-#: Training windows: length, stride, and steps excluded from the loss at the start of each.
-WINDOW, STRIDE, WASHOUT = 80, 10, 15
+#: Training windows: length, stride, steps excluded from the loss at the start of each, mini-batch size.
+WINDOW, STRIDE, WASHOUT, BATCH = 120, 8, 40, 16
+#: Delay-line input: the last LAGS values of the series, the same for every model.
+LAGS = 4
+#: Decay of the non-spiking LI readout (the same for every model).
+READOUT_BETA = 0.5
+#: Validation split for the sweep: the last N_VAL points of the training part (the test part is never used).
+N_VAL = 200
 MODELS = ("MTC", "LIF", "AdLIF")
+#: Equal tuning budget: every model gets the same learning rates times two values of one model knob.
+LRS = (0.01, 0.03)
+KNOBS = {
+    "MTC": ("preset", ("tonic", "bursting")),
+    "LIF": ("slope", (2.0, 5.0)),  # ATan surrogate sharpness
+    "AdLIF": ("alpha", (math.exp(-1 / 5), math.exp(-1 / 20))),  # initial membrane decay
+}
 
 
 # ----------------------------------------------------------------------------- data
@@ -87,20 +111,31 @@ def mackey_glass(n: int, tau: float = TAU, dt: float = 0.1, sample: float = LYAP
 
 
 def split() -> dict:
-    """The series, normalised (train mean/std), with inputs ``x[t]`` and targets ``x[t+1]``."""
+    """The series, normalised (train mean/std): inputs ``x[t]``, targets ``x[t+1]``, delay-line features ``f``."""
     s = mackey_glass(N_TRAIN + N_TEST + 1)
     mu, sd = s[:N_TRAIN].mean(), s[:N_TRAIN].std()
     z = (s - mu) / sd
-    return {"raw": s, "mu": mu, "sd": sd, "x": z[:-1], "y": z[1:]}
+    return {"raw": s, "mu": mu, "sd": sd, "x": z[:-1], "y": z[1:], "f": features(z[:-1])}
 
 
 # ----------------------------------------------------------------------------- models
-class Regressor(nn.Module):
-    """``Linear(1, H) -> neuron -> Linear(H, 1) -> LI``; ``hidden`` keeps the neuron's last output."""
+def features(z: np.ndarray, lags: int = LAGS) -> np.ndarray:
+    """Delay-line input ``(T, lags)``: ``[z[t], z[t-1], ..., z[t-lags+1]]`` (zeros before the start)."""
+    return np.stack([np.r_[np.zeros(k), z[: len(z) - k]] for k in range(lags)], axis=1)
 
-    def __init__(self, neuron: nn.Module, hidden: int):
+
+class Regressor(nn.Module):
+    """``Linear(LAGS, H) -> neuron -> Linear(H, 1) -> LI``; ``hidden`` gives the neuron's output.
+
+    ``gain`` scales the initial input weights and biases (see :func:`make_model`)."""
+
+    def __init__(self, neuron: nn.Module, hidden: int, lags: int = LAGS, gain: float = 1.0):
         super().__init__()
-        self.net = nn.Sequential(Seq(nn.Linear(1, hidden)), neuron, Seq(nn.Linear(hidden, 1)), LI(0.5))
+        inp = nn.Linear(lags, hidden)
+        with torch.no_grad():
+            inp.weight.mul_(gain)
+            inp.bias.mul_(gain)
+        self.net = nn.Sequential(Seq(inp), neuron, Seq(nn.Linear(hidden, 1)), LI(READOUT_BETA))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -109,45 +144,65 @@ class Regressor(nn.Module):
         return self.net[1](self.net[0](x))
 
 
-def make_model(kind: str, hidden: int, seed: int) -> Regressor:
+def make_model(kind: str, hidden: int, seed: int, cfg: dict) -> Regressor:
+    """One regressor; ``cfg`` holds the model's swept knob (see :data:`GRID`).
+
+    MTC: ``preset`` (trainable conductances, offsets, threshold and saturation, heterogeneous
+    start). LIF: soft reset, per-neuron trainable threshold, ATan surrogate of sharpness
+    ``slope``. AdLIF: every parameter trainable per neuron (Bittar & Garner ranges), membrane
+    decay initialised to ``alpha``; its input enters as ``(1 - alpha) W x``, so its input layer
+    starts ``1 / (1 - alpha)`` times larger, which gives it the same initial drive as the others.
+    """
     torch.manual_seed(seed)
+    gain = 1.0
     if kind == "MTC":
-        neuron = MTC.preset("tonic", shape=(hidden,), tau_us=200.0, learn=("u_rest", "alpha_fn", "alpha_sp", "alpha_sn", "alpha_usp",
-                                                                           "delta_fn", "delta_sp", "delta_sn", "delta_usp", "u_th", "u_sat"))
+        neuron = MTC.preset(cfg["preset"], shape=(hidden,), tau_us=200.0,
+                            learn=("u_rest", "alpha_fn", "alpha_sp", "alpha_sn", "alpha_usp", "delta_fn", "delta_sp",
+                                   "delta_sn", "delta_usp", "u_th", "u_sat"))
         with torch.no_grad():  # heterogeneous neurons: spread the offsets and the output window
-            neuron.u_rest.uniform_(-1.5, 0.0)
+            neuron.u_rest.add_(torch.empty(hidden).uniform_(-0.5, 1.0))
             neuron.alpha_fn.uniform_(0.5, 2.0)
             neuron.u_th.uniform_(-0.5, 0.5)
             neuron.u_sat.copy_(neuron.u_th + 1.0)
     elif kind == "LIF":
-        neuron = LIF(beta=0.9, threshold=1.0, reset="subtract")
+        neuron = LIF(beta=0.9, threshold=torch.ones(hidden), reset="subtract", shape=(hidden,), learn_threshold=True,
+                     surrogate=ATan(cfg["slope"]))
     elif kind == "AdLIF":
-        neuron = AdLIF(shape=(hidden,), learn=True)
+        alpha = float(cfg["alpha"])
+        neuron = AdLIF(alpha=alpha, shape=(hidden,), learn=True)
+        gain = 1.0 / (1.0 - alpha)
     else:
         raise ValueError(kind)
-    return Regressor(neuron, hidden)
+    return Regressor(neuron, hidden, gain=gain)
 
 
-def windows(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Overlapping training windows ``(WINDOW, n, 1)`` of the training series."""
-    starts = range(0, len(x) - WINDOW + 1, STRIDE)
-    xs = np.stack([x[s : s + WINDOW] for s in starts], axis=1)[..., None]
-    ys = np.stack([y[s : s + WINDOW] for s in starts], axis=1)[..., None]
+def windows(x: np.ndarray, y: np.ndarray, window: int = WINDOW) -> tuple[torch.Tensor, torch.Tensor]:
+    """Overlapping training windows: inputs ``(window, n, LAGS)``, targets ``(window, n, 1)``."""
+    starts = range(0, len(x) - window + 1, STRIDE)
+    xs = np.stack([x[s : s + window] for s in starts], axis=1)
+    ys = np.stack([y[s : s + window] for s in starts], axis=1)[..., None]
     return torch.from_numpy(xs).float(), torch.from_numpy(ys).float()
 
 
-def train(model: nn.Module, xs: torch.Tensor, ys: torch.Tensor, epochs: int, lr: float, desc: str) -> float:
-    """Adam on the MSE after the washout, full batch per epoch; returns the wall time."""
+def train(model: nn.Module, xs: torch.Tensor, ys: torch.Tensor, epochs: int, lr: float, seed: int, desc: str) -> float:
+    """Adam (cosine schedule, gradient norm clipped at 1) on the MSE after the washout, shuffled
+    mini-batches of :data:`BATCH` windows; returns the wall time."""
     t0 = time.perf_counter()
+    n = xs.shape[1]
+    nb = -(-n // BATCH)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * nb)
+    gen = torch.Generator().manual_seed(seed)
     for _ in tqdm(range(epochs), desc=desc, unit="epoch", leave=False):
-        opt.zero_grad()
-        loss = nn.functional.mse_loss(model(xs)[WASHOUT:], ys[WASHOUT:])
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        perm = torch.randperm(n, generator=gen)
+        for i in range(nb):
+            idx = perm[i * BATCH : (i + 1) * BATCH]
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(model(xs[:, idx])[WASHOUT:], ys[WASHOUT:, idx])
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
     return time.perf_counter() - t0
 
 
@@ -160,15 +215,26 @@ def smape(pred: np.ndarray, target: np.ndarray) -> float:
     return float(100.0 * np.mean(2.0 * np.abs(pred - target) / (np.abs(pred) + np.abs(target))))
 
 
-def evaluate(model: Regressor, d: dict) -> dict:
-    """Run the whole series once; metrics on the test part (original units)."""
-    x = torch.from_numpy(d["x"]).float()[:, None, None]
+def evaluate(model: Regressor, d: dict, start: int = N_TRAIN, stop: int = N_TRAIN + N_TEST) -> dict:
+    """Run the series from its start up to ``stop`` once; metrics on ``[start, stop)`` (original units)."""
+    x = torch.from_numpy(d["f"][:stop]).float()[:, None]
     with torch.no_grad():
         pred = model(x)[:, 0, 0].double().numpy()
-        h = model.hidden(x)[N_TRAIN:].numpy()
-    p = pred[N_TRAIN:] * d["sd"] + d["mu"]
-    t = d["y"][N_TRAIN:] * d["sd"] + d["mu"]
+        h = model.hidden(x)[start:].numpy()
+    p = pred[start:] * d["sd"] + d["mu"]
+    t = d["y"][start:stop] * d["sd"] + d["mu"]
     return {"nrmse": nrmse(p, t), "smape": smape(p, t), "activity": float(np.mean(h != 0)), "pred": p, "target": t}
+
+
+def references(d: dict) -> list[str]:
+    """Non-neural references on the test part: persistence (``x[t+1] = x[t]``) and least squares on the LAGS inputs."""
+    t = d["y"][N_TRAIN:] * d["sd"] + d["mu"]
+    p0 = d["x"][N_TRAIN:] * d["sd"] + d["mu"]
+    a = np.c_[d["f"], np.ones(len(d["f"]))]
+    w = np.linalg.lstsq(a[:N_TRAIN], d["y"][:N_TRAIN], rcond=None)[0]
+    p1 = (a[N_TRAIN:] @ w) * d["sd"] + d["mu"]
+    return [f"reference persistence: NRMSE {nrmse(p0, t):.4f}, sMAPE {smape(p0, t):.3f}",
+            f"reference linear least squares on the {LAGS} lags: NRMSE {nrmse(p1, t):.4f}, sMAPE {smape(p1, t):.3f}"]
 
 
 # ----------------------------------------------------------------------------- backends
@@ -184,7 +250,7 @@ def compile_and_compare(model: Regressor, d: dict) -> list[str]:
     """Compile the trained MTC regressor (float and loihi2), run it, compare with torch."""
     lines = []
     m = model.double().eval()
-    x = d["x"][:, None, None]
+    x = d["f"][:, None]
     with torch.no_grad():
         ref = m(torch.from_numpy(x))[:, 0, 0].numpy()
     g = sf.trace(m, torch.from_numpy(x[:50]))
@@ -257,32 +323,62 @@ def main(argv=None) -> int:
         "(float and loihi2) and compares the compiled runs with torch.",
     )
     ap.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
-    ap.add_argument("--epochs", type=int, default=60, help="training epochs (full-batch Adam steps) per model (default 60)")
+    ap.add_argument("--epochs", type=int, default=60, help="training epochs (passes over the shuffled mini-batches of windows) per model and sweep run (default 60)")
     ap.add_argument("--hidden", type=int, default=32, help="hidden neurons of every model (default 32)")
-    ap.add_argument("--lr", type=float, default=2e-2, help="Adam learning rate (default 2e-2)")
     ap.add_argument("--out", type=Path, default=Path("out/mackey_glass"), help="output folder (default out/mackey_glass)")
     ap.add_argument("--quick", action="store_true", help="a few epochs, one seed, small net: for tests (seconds)")
     ap.add_argument("--no-compile", action="store_true", help="skip compiling and running the MTC network")
     a = ap.parse_args(argv)
     if a.quick:
-        a.seeds, a.epochs, a.hidden = min(a.seeds, 1), 5, 8
+        a.seeds, a.epochs, a.hidden = min(a.seeds, 1), 2, 8
     t0 = time.perf_counter()
     torch.set_flush_denormal(True)  # decaying states reach denormals, which are 10x slower on CPU
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops, step by step: extra threads only spin (20x slower on a busy 2-core CPU)
     try:
         return _main(a, t0)
     finally:
-        torch.set_flush_denormal(False)  # a process-wide CPU flag: restore it
+        torch.set_flush_denormal(False)  # process-wide settings: restore them
+        torch.set_num_threads(threads)
+
+
+def sweep(d: dict, a) -> dict:
+    """Pick each model's config (learning rate x its knob, :data:`LRS` x :data:`KNOBS`) by the
+    validation NRMSE: train on the first ``N_TRAIN - N_VAL`` points, validate on the last ``N_VAL``
+    points of the training part (seed 0). Returns model -> (config, [(config, val NRMSE), ...])."""
+    n_fit = N_TRAIN - N_VAL
+    xs, ys = windows(d["f"][:n_fit], d["y"][:n_fit])
+    chosen = {}
+    for kind in MODELS:
+        name, values = KNOBS[kind]
+        scores = []
+        for lr in LRS:
+            for v in values:
+                cfg = {"lr": lr, name: v}
+                model = make_model(kind, a.hidden, 0, cfg)
+                train(model, xs, ys, a.epochs, lr, 0, f"sweep {kind} {cfg}")
+                r = evaluate(model, d, n_fit, N_TRAIN)
+                scores.append((cfg, r["nrmse"] if np.isfinite(r["nrmse"]) else np.inf))
+        chosen[kind] = (min(scores, key=lambda c: c[1])[0], scores)
+    return chosen
+
+
+def fmt_cfg(cfg: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in cfg.items())
 
 
 def _main(a, t0) -> int:
     d = split()
-    xs, ys = windows(d["x"][:N_TRAIN], d["y"][:N_TRAIN])
+    chosen = sweep(d, a)
+    t_sweep = time.perf_counter() - t0
+    xs, ys = windows(d["f"][:N_TRAIN], d["y"][:N_TRAIN])
     results: dict[str, list] = {k: [] for k in MODELS}
     trained = {}
     for seed in range(a.seeds):
         for kind in MODELS:
-            model = make_model(kind, a.hidden, seed)
-            secs = train(model, xs, ys, a.epochs, a.lr, f"{kind} seed {seed}")
+            cfg = chosen[kind][0]
+            model = make_model(kind, a.hidden, seed, cfg)
+            secs = train(model, xs, ys, a.epochs, cfg["lr"], seed, f"{kind} seed {seed}")
             r = evaluate(model, d)
             r["time"] = secs
             results[kind].append(r)
@@ -291,14 +387,25 @@ def _main(a, t0) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     md = table(results)
     head = (f"Mackey-Glass tau=17, one-step-ahead, {N_TRAIN} train / {N_TEST} test points, hidden={a.hidden}, "
-            f"epochs={a.epochs}, seeds={a.seeds}")
+            f"{LAGS} input lags, epochs={a.epochs}, seeds={a.seeds}")
+    sel = [f"sweep ({t_sweep:.0f} s; validation = the last {N_VAL} training points, seed 0):"]
+    for kind, (cfg, scores) in chosen.items():
+        tried = "; ".join(f"{fmt_cfg(c)}: {v:.4f}" for c, v in scores)
+        sel.append(f"  {kind}: chosen {fmt_cfg(cfg)}  (val NRMSE  {tried})")
+    refs = references(d)
+    print("\n".join(sel))
+    print()
     print(head)
     print()
     print(md)
+    print()
+    print("\n".join(refs))
     png = plot(results, a.out)
-    (a.out / "results.md").write_text(head + "\n\n" + md + "\n")
+    (a.out / "results.md").write_text(head + "\n\n" + md + "\n\n" + "\n".join(refs + [""] + sel) + "\n")
     (a.out / "results.json").write_text(json.dumps(
-        {k: [{m: r[m] for m in ("nrmse", "smape", "activity", "time")} for r in rs] for k, rs in results.items()}, indent=1))
+        {k: {"config": chosen[k][0], "sweep": chosen[k][1],
+             "runs": [{m: r[m] for m in ("nrmse", "smape", "activity", "time")} for r in rs]}
+         for k, rs in results.items()}, indent=1))
     print(f"\nwrote {a.out / 'results.md'}, {png}")
     if not a.no_compile:
         print()
