@@ -61,8 +61,11 @@ POINTS_PER_LYAPUNOV = 75
 N_TRAIN = 750
 N_TEST = 750
 WARMUP_TIME = 1000.0
-#: Backends the compiled programs run on (the lead adds "brian2", "brian2-analog" here).
-BACKENDS = ("reference",)
+#: Backends the compiled programs run on (see run_backends).
+BACKENDS = ("reference", "lava", "brian2", "brian2-analog")
+#: Which of them run integer and float programs.
+INT_BACKENDS = ("reference", "lava", "brian2")
+FLOAT_BACKENDS = ("reference", "brian2-analog")
 #: Training windows: length, stride, steps excluded from the loss at the start of each, mini-batch size.
 WINDOW, STRIDE, WASHOUT, BATCH = 120, 8, 40, 16
 #: Delay-line input: the last LAGS values of the series, the same for every model.
@@ -239,11 +242,26 @@ def references(d: dict) -> list[str]:
 
 # ----------------------------------------------------------------------------- backends
 def run_backends(prog, x: np.ndarray) -> dict:
-    """Run a compiled program on every backend of :data:`BACKENDS`; returns name -> Trace.
+    """Run a compiled program on every backend that runs its kind; returns name -> Trace.
 
-    The lead adds the Brian2 digital/analog runs here (extend :data:`BACKENDS`).
+    Integer (loihi2) programs: the reference, Lava (fixed_pt, bit-accurate) and Brian2 digital,
+    which must agree exactly (checked here). Float programs: the reference and Brian2's analog
+    mode (MTC's ODEs integrated continuously, rk4 at dt/16: the continuous limit of the
+    forward-Euler op, so it differs from it at this coarse dt). A backend that cannot run here
+    (no ``.venv-lava``) is reported, not hidden.
     """
-    return {name: sf.run(prog, x, backend=name) for name in BACKENDS}
+    names = INT_BACKENDS if prog.integer else FLOAT_BACKENDS
+    out = {}
+    for name in names:
+        try:
+            out[name] = sf.run(prog, x, backend=name)
+        except sf.SpikeforgeError as e:
+            print(f"  {name}: not run ({str(e).splitlines()[0]})")
+    if prog.integer and len(out) > 1:
+        first = next(iter(out))
+        same = all(np.array_equal(out[first].output, tr.output) for tr in out.values())
+        print(f"  integer program: {', '.join(out)} outputs identical: {'yes' if same else 'NO'}")
+    return out
 
 
 def compile_and_compare(model: Regressor, d: dict) -> list[str]:
