@@ -182,7 +182,6 @@ def plan(prog, realization: str | None = None, native_lif: bool = True, native_c
             for k in ("dv", "bias", "p"):
                 arrays[key + k] = _flat(P[k], size)
         else:
-            bias = np.left_shift(_flat(P["bias_mant"], size), _flat(P["bias_exp"], size))
             spiking = n.op == "int_lif"
             reset = str(n.attrs.get("reset", "zero"))
             native = (
@@ -194,7 +193,6 @@ def plan(prog, realization: str | None = None, native_lif: bool = True, native_c
             rec.update(kind="lava_lif" if native else "sf_lif", subtract=reset == "subtract", spiking=spiking, message_bits=0 if spiking else 24, out_n=size)
             for k in ("du", "dv", "vth", "bias_mant", "bias_exp"):
                 arrays[key + k] = _flat(P[k], size)
-            arrays[key + "bias"] = bias
         gs.append(rec)
     kinds = {r["name"]: r for r in gs}
     syn = []
@@ -233,12 +231,10 @@ def plan(prog, realization: str | None = None, native_lif: bool = True, native_c
         "synapses": syn,
         "tag": "fixed_pt",
         "max_depth": int(prog.max_depth),
-        "max_delay": max([s["delay"] for s in syn], default=0),
         # sample windows are T + lag + lead steps, so what a neuron reads outside its source's
         # model time is a gated (zero) step of a window, never another sample's
         "lag": int(lag),
         "lead": int(lead),
-        "depths": {k: int(v) for k, v in prog.depths.items()},
     }
     return meta, arrays
 
@@ -336,8 +332,7 @@ def plan_float(prog, native_lif: bool = True) -> tuple[dict, dict[str, np.ndarra
     meta = {
         "format": FORMAT, "version": VERSION, "target": prog.target, "realization": "float", "tag": "floating_pt",
         "input": prog.input_name, "input_exp": 0, "groups": gs, "synapses": syn, "max_depth": int(prog.max_depth),
-        "max_delay": max([s["delay"] for s in syn], default=0), "lag": int(lag), "lead": int(lead),
-        "depths": {k: int(v) for k, v in prog.depths.items()},
+        "lag": int(lag), "lead": int(lead),
     }
     return meta, arrays
 
@@ -351,7 +346,8 @@ lava-nc only, not spikeforge or torch.
 | file | what |
 |---|---|
 | `network.py` | `build_network(folder, x_int)` returns the Lava processes and their probes (sinks); `run(folder, x_int)` runs them; `python network.py --input in.npz --output out.npz` does both |
-| `sfproc.py` | spikeforge's own Lava processes (per-neuron LIF, ASN, delay lines), fixed_pt models |
+| `sfproc.py` | spikeforge's own Lava processes (per-neuron LIF, ASN, MTC, delay lines), fixed_pt models |
+| `sfmodels/` | a verbatim copy of spikeforge's numpy-only neuron definitions, whose `step` the processes call |
 | `plan.json`, `plan.npz` | the layers, their integer parameters and synapses (weights as Lava mantissas with `weight_exp`) |
 | `program.h5` | the integer program itself (spikeforge's HDF5 format), for reference |
 
@@ -364,6 +360,24 @@ Layers (target {target}, realization {realization}):
 
 {layers}
 """
+
+
+#: The numpy-only neuron definitions an emitted folder carries (``sfproc.py`` calls their steps).
+SPEC_FILES = ("quant.py", "declare.py", "lif/spec.py", "asn/spec.py", "mtc/spec.py")
+
+
+def _vendor_specs(dst: Path) -> None:
+    """Copy the normative neuron steps verbatim into ``dst`` as the package ``sfmodels`` (their
+    relative imports resolve inside it; the package ``__init__`` files are empty so that no
+    torch module is imported)."""
+    import spikeforge.models as models
+
+    src = Path(models.__file__).resolve().parent
+    for rel in SPEC_FILES:
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / rel, dst / rel)
+    for d in {dst, *((dst / rel).parent for rel in SPEC_FILES)}:
+        (d / "__init__.py").write_text('"""Vendored copy of spikeforge\'s numpy-only neuron definitions (models/)."""\n')
 
 
 def write_artifact(prog, out_dir: str | os.PathLike, realization: str | None = None, native_lif: bool = True, native_conv: bool = True) -> Path:
@@ -382,6 +396,7 @@ def write_artifact(prog, out_dir: str | os.PathLike, realization: str | None = N
         (tmp / "plan.json").write_text(json.dumps(meta, indent=1))
         np.savez(tmp / "plan.npz", **arrays)
         shutil.copy(HERE / "lavanet" / "sfproc.py", tmp / "sfproc.py")
+        _vendor_specs(tmp / "sfmodels")
         shutil.copy(HERE / "lavanet" / "network.py", tmp / "network.py")
         prog.save(tmp / "program.h5")
         layers = "\n".join(f"- `{r['name']}`: {r['kind']}, {r['n']} neurons, depth {r['depth']}" for r in meta["groups"])

@@ -109,11 +109,12 @@ def build_network(folder: str, x_int: np.ndarray, probes=None) -> Network:
             )
         elif kind == "sf_lif":
             procs[name] = sfproc.SfLIF(
-                shape=(n,), du=arrays[key + "du"], dv=arrays[key + "dv"], bias=arrays[key + "bias"], vth=arrays[key + "vth"],
+                shape=(n,), du=arrays[key + "du"], dv=arrays[key + "dv"], bias_mant=arrays[key + "bias_mant"],
+                bias_exp=arrays[key + "bias_exp"], vth=arrays[key + "vth"],
                 subtract=bool(r["subtract"]), spiking=bool(r["spiking"]), depth=d, T=T, W=W, name=name,
             )
         elif kind == "sf_mtc":
-            procs[name] = sfproc.SfMTC(shape=(n,), params={k: arrays[key + k] for k in sfproc.MTC_PARAMS}, lut=arrays[key + "lut"],
+            procs[name] = sfproc.SfMTC(shape=(n,), params={k: arrays[key + k] for k in sfproc.mtc_spec.INT_PARAMS}, lut=arrays[key + "lut"],
                                        depth=d, T=T, W=W, name=name)
         elif kind == "sf_asn":
             procs[name] = sfproc.SfASN(
