@@ -102,6 +102,16 @@ class _Walker:
             else:
                 self.run_cycle(members)
 
+    def cycle_order(self, members: list[str]) -> list[str]:
+        """Per-step evaluation order of a cycle: edges into stateful nodes (neurons, delays)
+        read the previous step, so only the others constrain the order."""
+        g = self.g
+        stateful = {m for m in members if g.nodes[m].op in NEURON_OPS or g.nodes[m].op == "delay"}
+        sub = nx.DiGraph()
+        sub.add_nodes_from(members)
+        sub.add_edges_from((a, b) for a, b in g.edges if a in members and b in members and b not in stateful)
+        return list(nx.topological_sort(sub))
+
 
 class _Executor(_Walker):
     def __init__(self, prog, x: np.ndarray, record: Iterable[str] = ()) -> None:
@@ -170,11 +180,7 @@ class _Executor(_Walker):
 
     def run_cycle(self, members: list[str]) -> None:
         g = self.g
-        stateful = {m for m in members if g.nodes[m].op in NEURON_OPS or g.nodes[m].op == "delay"}
-        sub = nx.DiGraph()
-        sub.add_nodes_from(members)
-        sub.add_edges_from((a, b) for a, b in g.edges if a in members and b in members and b not in stateful)
-        order = list(nx.topological_sort(sub))
+        order = self.cycle_order(members)
         for m in members:
             self.vals[m] = self._zeros(m)
         preds = {m: g.preds(m) for m in members}
@@ -322,11 +328,7 @@ class _IntExecutor(_Walker):
 
     def run_cycle(self, members: list[str]) -> None:
         g = self.g
-        stateful = {m for m in members if g.nodes[m].op in NEURON_OPS or g.nodes[m].op == "delay"}
-        sub = nx.DiGraph()
-        sub.add_nodes_from(members)
-        sub.add_edges_from((a, b) for a, b in g.edges if a in members and b in members and b not in stateful)
-        order = list(nx.topological_sort(sub))
+        order = self.cycle_order(members)
         for m in members:
             self.vals[m] = np.zeros((self.TT, self.S[m], self.B) + self._shape(m), np.int64)
             if g.nodes[m].op in NEURON_OPS:
