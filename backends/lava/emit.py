@@ -380,8 +380,10 @@ def _vendor_specs(dst: Path) -> None:
         (d / "__init__.py").write_text('"""Vendored copy of spikeforge\'s numpy-only neuron definitions (models/)."""\n')
 
 
-def write_artifact(prog, out_dir: str | os.PathLike, realization: str | None = None, native_lif: bool = True, native_conv: bool = True) -> Path:
-    """Write the self-contained Lava folder (plan, processes, ``network.py``, README).
+def write_artifact(prog, out_dir: str | os.PathLike, realization: str | None = None, native_lif: bool = True, native_conv: bool = True,
+                   include_program: bool = True) -> Path:
+    """Write the self-contained Lava folder (plan, processes, ``network.py``, README and, with
+    ``include_program``, ``program.h5``; the runner's temporary folders leave it out).
 
     The folder is built beside ``out_dir`` and renamed into place, so a failure leaves
     nothing half-written.
@@ -398,7 +400,8 @@ def write_artifact(prog, out_dir: str | os.PathLike, realization: str | None = N
         shutil.copy(HERE / "lavanet" / "sfproc.py", tmp / "sfproc.py")
         _vendor_specs(tmp / "sfmodels")
         shutil.copy(HERE / "lavanet" / "network.py", tmp / "network.py")
-        prog.save(tmp / "program.h5")
+        if include_program:
+            prog.save(tmp / "program.h5")
         layers = "\n".join(f"- `{r['name']}`: {r['kind']}, {r['n']} neurons, depth {r['depth']}" for r in meta["groups"])
         layers += "\n" + "\n".join(f"- {s['src']} -> {s['dst']}: Lava {s['kind'].capitalize()}, weight_exp {s['weight_exp']}, delay {s['delay']}" for s in meta["synapses"])
         (tmp / "README.md").write_text(README.format(input_exp=meta["input_exp"], target=meta["target"], realization=meta["realization"], layers=layers))

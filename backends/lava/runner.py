@@ -149,7 +149,7 @@ def run_lava_timed(prog, x, probes=(), realization=None, native_lif=True, timeou
     wanted = sorted({p for p in probes if g.nodes[p].op in NEURON_OPS} | set(output_sources(prog)))
     tmp = Path(tempfile.mkdtemp(prefix="spikeforge-lava-"))
     try:
-        folder = write_artifact(prog, tmp / "net", realization, native_lif, native_conv)
+        folder = write_artifact(prog, tmp / "net", realization, native_lif, native_conv, include_program=keep is not None)
         res = run_worker(folder, x_int.reshape(T, B, -1), wanted, timeout or DEFAULT_TIMEOUT)
         if keep is not None:
             dst = Path(keep)
