@@ -220,27 +220,20 @@ def plan(prog, realization: str | None = None, native_lif: bool = True, native_c
             syn.append({"src": p.src, "dst": p.dst, "delay": int(p.delay), "weights": k, "weight_exp": int(e) - 1,
                         "kind": "sparse" if density < SPARSE_DENSITY else "dense", "num_message_bits": int(src["message_bits"]),
                         "path": list(p.path)})
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "target": prog.target,
-        "realization": realization,
-        "input": prog.input_name,
-        "input_exp": int(inp.attrs["exp"]),
-        "groups": gs,
-        "synapses": syn,
-        "tag": "fixed_pt",
-        "max_depth": int(prog.max_depth),
-        # sample windows are T + lag + lead steps, so what a neuron reads outside its source's
-        # model time is a gated (zero) step of a window, never another sample's
-        "lag": int(lag),
-        "lead": int(lead),
-    }
+    meta = _meta(prog, gs, syn, lag, lead, realization=realization, tag="fixed_pt", input_exp=int(inp.attrs["exp"]))
     return meta, arrays
 
 
 #: Float neuron ops the Lava ``floating_pt`` network runs.
 FLOAT_SUPPORTED = ("lif", "cuba_lif", "li", "cuba_li")
+
+
+def _meta(prog, groups_: list, synapses: list, lag: int, lead: int, **fields) -> dict:
+    """The plan's JSON record. Sample windows are ``T + lag + lead`` steps, so what a neuron
+    reads outside its source's model time is a gated (zero) step of a window, never another
+    sample's."""
+    return {"format": FORMAT, "version": VERSION, "target": prog.target, "input": prog.input_name, "groups": groups_,
+            "synapses": synapses, "max_depth": int(prog.max_depth), "lag": int(lag), "lead": int(lead), **fields}
 
 
 def _timing(prog, projs) -> tuple[set, set, int, int]:
@@ -329,11 +322,7 @@ def plan_float(prog, native_lif: bool = True) -> tuple[dict, dict[str, np.ndarra
         arrays[k] = Wf
         syn.append({"src": p.src, "dst": p.dst, "delay": int(p.delay), "weights": k, "weight_exp": 0, "kind": "dense",
                     "num_message_bits": int(kinds[p.src]["message_bits"]), "path": list(p.path)})
-    meta = {
-        "format": FORMAT, "version": VERSION, "target": prog.target, "realization": "float", "tag": "floating_pt",
-        "input": prog.input_name, "input_exp": 0, "groups": gs, "synapses": syn, "max_depth": int(prog.max_depth),
-        "lag": int(lag), "lead": int(lead),
-    }
+    meta = _meta(prog, gs, syn, lag, lead, realization="float", tag="floating_pt", input_exp=0)
     return meta, arrays
 
 
