@@ -168,15 +168,21 @@ class _WindowModel(PyLoihiProcessModel):
         self.counts[1] += counters.saturate
 
 
+class _IntWindowModel(_WindowModel):
+    """Ports and overflow counts of the fixed_pt neuron models (24-bit messages)."""
+
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    counts: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+
+
 @implements(proc=SfLIF, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PySfLIFModel(_WindowModel):
+class PySfLIFModel(_IntWindowModel):
     """Bit-exact ``int_lif`` / ``int_li``: ``models/lif/spec.py`` ``step``."""
 
     STATES = ("u", "v")
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     u: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     du: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=12)
@@ -185,7 +191,6 @@ class PySfLIFModel(_WindowModel):
     bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=3)
     vth: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=17)
     flags: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=1)
-    counts: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
     def run_spk(self) -> None:
         a = self.a_in.recv().astype(np.int64)
@@ -201,18 +206,15 @@ class PySfLIFModel(_WindowModel):
 @implements(proc=SfASN, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PySfASNModel(_WindowModel):
+class PySfASNModel(_IntWindowModel):
     """Bit-exact ``int_asn``: ``models/asn/spec.py`` ``step``, graded or binary-expanded output."""
 
     STATES = ("v",)
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     dv: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=12)
     bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     p: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=5)
     win: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    counts: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
     def run_spk(self) -> None:
         a = self.a_in.recv().astype(np.int64)
@@ -230,19 +232,16 @@ class PySfASNModel(_WindowModel):
 @implements(proc=SfMTC, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PySfMTCModel(_WindowModel):
+class PySfMTCModel(_IntWindowModel):
     """Bit-exact ``int_mtc``: ``models/mtc/spec.py`` ``step``."""
 
     STATES = ("um", "uf", "us", "uus")
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     um: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     uf: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     us: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     uus: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     lut: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=12)
     prm: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    counts: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
     def run_spk(self) -> None:
         a = self.a_in.recv().astype(np.int64)
