@@ -226,11 +226,9 @@ class DigitalNetwork:
 
     def warnings(self) -> dict[str, int]:
         """Clipped inputs and the declarations' overflow counters, as the reference reports them."""
-        w: dict[str, int] = {}
-        if self.input_clipped:
-            n = self.prog.graph.nodes[self.prog.input_name]
-            kind = "signed" if n.attrs.get("signed", False) else "unsigned"
-            w[f"{n.name}: input values clipped to the {int(n.attrs['bits'])}-bit {kind} range"] = self.input_clipped
+        from ..reference.ops import clipped_input_warning
+
+        w = clipped_input_warning(self.prog, self.input_clipped)
         for m, d in self.decls.items():
             for c, text in d.counters.items():
                 k = int(round(float(np.sum(getattr(self.groups[m], brian_name(c))[:]))))

@@ -125,7 +125,7 @@ def run_lava(
 def run_lava_timed(prog, x, probes=(), realization=None, native_lif=True, timeout=None, keep=None, native_conv=True) -> tuple[Trace, dict]:
     """:func:`run_lava`, also returning ``{"seconds": Lava run time, "wall": worker wall time}``."""
     from spikeforge.backends.dequantize import output_sources, real_output
-    from spikeforge.backends.reference.ops import quantize_input
+    from spikeforge.backends.reference.ops import clipped_input_warning, overflow_warnings, quantize_input
     from spikeforge.backends.reference.runtime import _check_input, _input_attrs, is_integer_program
 
     from .emit import write_artifact
@@ -163,15 +163,9 @@ def run_lava_timed(prog, x, probes=(), realization=None, native_lif=True, timeou
         shape = tuple(g.nodes[name].out_shape or ())
         raw[name] = res["probes"][name].reshape((T, B) + shape)
     out = {p: (x_int if g.nodes[p].op == "input" else raw[p]) for p in probes}
-    warnings: dict[str, int] = {}
-    if clipped:
-        kind = "signed" if signed else "unsigned"
-        warnings[f"{prog.input_name}: input values clipped to the {bits}-bit {kind} range"] = int(clipped)
+    warnings = clipped_input_warning(prog, clipped)
     for name, c in res["counts"].items():
-        if c[0]:
-            warnings[f"{name}: current wrapped at 24 bits"] = int(c[0])
-        if c[1]:
-            warnings[f"{name}: voltage saturated at 24 bits"] = int(c[1])
+        warnings.update(overflow_warnings(name, c[0], c[1]))
     tr = Trace(
         output=real_output(prog, raw, x_int),
         probes=out,

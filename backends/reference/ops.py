@@ -153,6 +153,24 @@ def input_range(bits: int, signed: bool) -> tuple[int, int]:
     return (-hi if signed else 0), hi
 
 
+def clipped_input_warning(prog, clipped: int) -> dict[str, int]:
+    """The counted warning for ``clipped`` input values of an integer program (empty when 0),
+    worded once for every backend."""
+    if not clipped:
+        return {}
+    n = prog.graph.nodes[prog.input_name]
+    kind = "signed" if n.attrs.get("signed", False) else "unsigned"
+    return {f"{n.name}: input values clipped to the {int(n.attrs['bits'])}-bit {kind} range": int(clipped)}
+
+
+def overflow_warnings(name: str, wraps: int, saturations: int) -> dict[str, int]:
+    """The counted overflow warnings of neuron node ``name`` (only non-zero counts)."""
+    from spikeforge.models.lif.spec import OVERFLOW_TEXT
+
+    counts = {"wrap": int(wraps), "saturate": int(saturations)}
+    return {f"{name}: {OVERFLOW_TEXT[k]}": c for k, c in counts.items() if c}
+
+
 def quantize_input(x: np.ndarray, exp: int, bits: int, signed: bool, out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """The ``input`` node's quantization: ``x_int = round_half_up(x / 2^exp)`` clipped to ``bits``.
 

@@ -26,7 +26,7 @@ from spikeforge.compiler.ir import NEURON_OPS
 
 from ..trace import Trace
 from .neurons import INT_NEURONS, NEURONS
-from .ops import STATELESS, quantize_input
+from .ops import STATELESS, clipped_input_warning, overflow_warnings, quantize_input
 
 #: Ops only integer programs have.
 INT_ONLY_OPS = frozenset({"int_dense", "int_conv1d", "int_conv2d"}) | INT_NEURONS
@@ -373,18 +373,9 @@ class _IntExecutor(_Walker):
 
     def warnings(self) -> dict[str, int]:
         """Counted overflow events: clipped inputs, wrapped currents, saturated voltages."""
-        w: dict[str, int] = {}
-        input_clipped = self.input_clipped
-        if input_clipped:
-            n = self.g.nodes[self.prog.input_name]
-            kind = "signed" if n.attrs.get("signed", False) else "unsigned"
-            w[f"{n.name}: input values clipped to the {int(n.attrs['bits'])}-bit {kind} range"] = input_clipped
+        w = clipped_input_warning(self.prog, self.input_clipped)
         for name, layer in self.layers.items():
-            c = layer.counts
-            if c["wrap"]:
-                w[f"{name}: current wrapped at 24 bits"] = c["wrap"]
-            if c["saturate"]:
-                w[f"{name}: voltage saturated at 24 bits"] = c["saturate"]
+            w.update(overflow_warnings(name, layer.counts["wrap"], layer.counts["saturate"]))
         return w
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..lif.spec import Counters
+from ..lif.spec import OVERFLOW_TEXT, Counters
 from ..quant import ACT_SHIFT, clip24, decay
 
 STATE = {"int_asn": ("v",)}
@@ -69,7 +69,7 @@ DECLARATIONS = (
         params=PARAM_BITS,
         states=STATE_BITS,
         constants={"alpha": lambda attrs: int(attrs.get("alpha", 0)), "D": lambda attrs: int(attrs["D"])},
-        counters={"n_sat": "voltage saturated at 24 bits"},
+        counters={"n_sat": OVERFLOW_TEXT["saturate"]},
         update=(
             "U_in = decay(v, dv) + shl(a, 6) + bias",
             "n_sat += sats24(U_in)",

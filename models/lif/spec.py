@@ -32,6 +32,10 @@ STATE_BITS = {"u": 24, "v": 24}
 PARAM_BITS = {"du": (12, False), "dv": (12, False), "bias_mant": (13, True), "bias_exp": (3, False), "vth": (17, False)}
 
 
+#: The wording of the counted overflow warnings, one for every backend (``Counters`` field -> text).
+OVERFLOW_TEXT = {"wrap": "current wrapped at 24 bits", "saturate": "voltage saturated at 24 bits"}
+
+
 @dataclass
 class Counters:
     """Overflow events of a run: current wraps and voltage saturations (never silent)."""
@@ -105,7 +109,7 @@ _LIF_COMMON = (
     "n_sat += sats24(v_in)",
     "v_new = clip24(v_in)",
 )
-_COUNTERS = {"n_wrap": "current wrapped at 24 bits", "n_sat": "voltage saturated at 24 bits"}
+_COUNTERS = {"n_wrap": OVERFLOW_TEXT["wrap"], "n_sat": OVERFLOW_TEXT["saturate"]}
 
 #: ``int_lif`` emits spikes (0/1); ``int_li`` emits its voltage every step.
 DECLARATIONS = (

@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..lif.spec import Counters
+from ..lif.spec import OVERFLOW_TEXT, Counters
 from ..quant import ACT_SHIFT, clip24, decay, decay_code, round_half_up
 
 __all__ = [
@@ -288,7 +288,7 @@ DECLARATIONS = (
         params=PARAM_BITS,
         states=STATE_BITS,
         constants={"omax": lambda attrs: 1 << int(attrs.get("out_bits", OUT_BITS))},
-        counters={"n_sat": "voltage saturated at 24 bits"},
+        counters={"n_sat": OVERFLOW_TEXT["saturate"]},
         tables=("lut",),
         update=(
             "half = shl(1, ishift - 1)",
