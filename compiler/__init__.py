@@ -1,4 +1,5 @@
-"""spikeforge.compiler: frontend, NIR I/O, the working graph, passes and the Program.
+"""spikeforge.compiler: frontend, NIR I/O, the working graph, passes, the Program, and the
+mapping (onto cores) and energy analyses.
 
 Importing this package does not import torch; :func:`trace` imports it on first use.
 """
@@ -6,6 +7,8 @@ Importing this package does not import torch; :func:`trace` imports it on first 
 from __future__ import annotations
 
 from .api import DEFAULT_DT, DEFAULT_METHOD, compile
+from .energy import EnergyReport, LayerEnergy, activity_probes, energy
+from .energy_tables import ENERGY_TABLES, EnergyTable
 from .errors import (
     GraphError,
     InputError,
@@ -17,10 +20,11 @@ from .errors import (
 )
 from .from_nir import from_nir
 from .ir import Graph, Node
+from .mapping import CoreRecord, MappingReport, map_program
 from .nir_io import load_nir, save_nir
 from .passes.ranges import range_report
 from .program import Program
-from .targets import TARGETS, Target, get_target
+from .targets import TARGETS, CoreLimits, Target, get_target
 
 
 def trace(module, sample_input, dt: float = 1.0, method: str | None = None):
@@ -31,7 +35,17 @@ def trace(module, sample_input, dt: float = 1.0, method: str | None = None):
 
 
 __all__ = [
+    "CoreLimits",
+    "CoreRecord",
     "DEFAULT_DT",
+    "ENERGY_TABLES",
+    "EnergyReport",
+    "EnergyTable",
+    "LayerEnergy",
+    "MappingReport",
+    "activity_probes",
+    "energy",
+    "map_program",
     "DEFAULT_METHOD",
     "Graph",
     "GraphError",

@@ -11,6 +11,11 @@ Public API (stable names)::
     prog.save(path); prog = sf.Program.load(path)
     trace = sf.run(prog, x, backend="reference")     # x: (T, B, *input_shape)
     rep   = sf.verify(prog, x, backends=("reference", "lava"))  # every layer, every step
+    trace = sf.run(prog, x, probes=sf.activity_probes(prog))    # input + every neuron layer
+    e     = sf.energy(prog, trace, target="loihi2")  # EnergyReport: per-layer ops and joules
+    e.total_joules, e.per_inference_joules, e.layers, e.mapping   # mapping: MappingReport
+    print(e.table()); e.to_json("energy.json"); e.plot("energy.png")
+    m     = sf.map_program(prog, target="loihi2")    # cores, chips, per-core utilisation
 
 Importing spikeforge does not import torch (only :func:`trace` does, on first use).
 """
@@ -20,7 +25,9 @@ from __future__ import annotations
 from spikeforge.backends import Trace, run
 from spikeforge.backends.verify import VerifyReport, verify
 from spikeforge.compiler import (
+    EnergyReport,
     GraphError,
+    MappingReport,
     InputError,
     NIRFileError,
     TARGETS,
@@ -29,8 +36,11 @@ from spikeforge.compiler import (
     QuantizationWarning,
     SpikeforgeError,
     Target,
+    activity_probes,
     compile,
+    energy,
     load_nir,
+    map_program,
     range_report,
     save_nir,
     trace,
@@ -39,7 +49,9 @@ from spikeforge.compiler import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "EnergyReport",
     "GraphError",
+    "MappingReport",
     "InputError",
     "NIRFileError",
     "Program",
@@ -51,8 +63,11 @@ __all__ = [
     "Trace",
     "VerifyReport",
     "__version__",
+    "activity_probes",
     "compile",
+    "energy",
     "load_nir",
+    "map_program",
     "range_report",
     "run",
     "save_nir",
