@@ -93,6 +93,62 @@ def cmd_run(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _backend_list(text: str) -> list[str]:
+    from spikeforge.backends import available
+
+    names = [b.strip() for b in text.split(",") if b.strip()]
+    for b in names:
+        if b not in available():
+            raise BadInput(f"unknown backend '{b}' in --backends; available: {', '.join(available())}")
+    if len(names) < 2:
+        raise BadInput(f"--backends needs at least two comma-separated backends to compare, got '{text}'; available: {', '.join(available())}")
+    return names
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    import spikeforge as sf
+    from spikeforge.backends.reference.runtime import is_integer_program
+
+    backends = _backend_list(a.backends)
+    prog = sf.Program.load(a.program)
+    x = _load_npy(a.input)
+    want = tuple(prog.input_shape)
+    if x.ndim != 2 + len(want) or tuple(x.shape[2:]) != want:
+        raise BadInput(f"{a.input}: input has shape {x.shape}; {a.program} expects (T, B, {', '.join(map(str, want))})")
+    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+        raise BadInput(f"{a.input}: input must hold finite numbers (dtype {x.dtype})")
+    if a.samples is not None and not 1 <= a.samples <= x.shape[1]:
+        raise BadInput(f"--samples {a.samples}: {a.input} holds {x.shape[1]} samples (axis 1); use 1..{x.shape[1]}")
+    n = x.shape[1] if a.samples is None else a.samples
+    if a.sample is not None and not 0 <= a.sample < n:
+        raise BadInput(f"--sample {a.sample}: the verified samples are 0..{n - 1}")
+    if a.batch is not None and a.batch < 1:
+        raise BadInput(f"--batch {a.batch}: must be a positive number of samples")
+    for p in a.probe or []:
+        if p not in prog.graph.nodes:
+            raise BadInput(f"--probe '{p}' names no node of {a.program}; nodes: {', '.join(prog.graph.nodes)}")
+    exact = is_integer_program(prog) if a.exact is None else a.exact
+    rep = sf.verify(
+        prog, x, backends=backends, probes=a.probe or None, exact=exact, atol=a.atol, spike_tolerance=a.spike_tolerance,
+        samples=a.samples, batch=a.batch, progress=not a.quiet,
+    )
+    print(rep.summary())
+    for b, tr in rep.traces.items():
+        for msg, c in tr.warnings.items():
+            print(f"warning ({b}): {msg} x{c}", file=sys.stderr)
+    if a.output:
+        from spikeforge.backends.verify_io import write_traces
+        from spikeforge.backends.verify_plot import plot_raster
+
+        out = Path(a.output)
+        files = write_traces(out, prog, rep.traces)
+        s0, n = plot_raster(rep, prog, out / "raster.png", sample=a.sample)
+        rep.to_json(out / "verify.json")
+        print(f"wrote {', '.join(str(f) for f in files.values())} (NIR graph data), {out / 'raster.png'} "
+              f"(sample{'s' if n > 1 else ''} {s0}{f'..{s0 + n - 1}' if n > 1 else ''}), {out / 'verify.json'}")
+    return EXIT_OK if rep.ok else EXIT_MISMATCH
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from spikeforge.demo import run_demo
 
@@ -147,6 +203,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--probe", action="append", metavar="NODE", help="also report this node (repeatable)")
     r.add_argument("-o", "--output", help="write the output trace (T, B, ...) to this .npy file")
     r.set_defaults(fn=cmd_run)
+
+    v = sub.add_parser(
+        "verify",
+        help="run a program on several backends and compare every layer at every step",
+        description="Run a compiled program on every chosen backend, compare every probed layer (default: every neuron layer "
+        "and the output) at every step in model time, and print the agreement per backend pair and layer and the first "
+        "divergence (sample, layer, neuron, step, each backend's value, the reference's membrane). Integer programs are "
+        "compared exactly, float programs within --atol.",
+        epilog="Exit codes: 0 all backends agree, 1 mismatch, 2 bad input. "
+        "Example: spikeforge verify prog.h5 --input x.npy --backends reference,lava,brian2 -o out/verify",
+    )
+    v.add_argument("program", help="program file written by 'spikeforge compile'")
+    v.add_argument("--input", required=True, metavar="X.npy", help="input array (.npy), shape (T, B, *input_shape)")
+    v.add_argument("--backends", default="reference,lava,brian2", help="comma-separated backends to compare (default: reference,lava,brian2)")
+    v.add_argument("--samples", type=int, metavar="N", help="verify the first N samples of the input (default: all)")
+    v.add_argument("--batch", type=int, metavar="B", help="samples per backend run (default: all in one run)")
+    v.add_argument("--probe", action="append", metavar="NODE", help="compare this node (repeatable; default: every neuron layer); the output is always compared")
+    v.add_argument("--atol", type=float, default=1e-6, help="tolerance mode: absolute tolerance on non-spiking values (default: 1e-6)")
+    v.add_argument("--spike-tolerance", type=float, default=0.0, metavar="F", help="tolerance mode: fraction of spikes allowed to differ (default: 0)")
+    mode = v.add_mutually_exclusive_group()
+    mode.add_argument("--exact", dest="exact", action="store_const", const=True, default=None, help="compare exactly (default for integer programs)")
+    mode.add_argument("--tolerance", dest="exact", action="store_const", const=False, help="compare within --atol / --spike-tolerance (default for float programs)")
+    v.add_argument("-o", "--output", metavar="OUTDIR", help="write traces_<backend>.h5 (NIR graph data), raster.png and verify.json here")
+    v.add_argument("--sample", type=int, metavar="S", help="sample drawn in the raster (default: the first divergence's, else 0)")
+    v.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(fn=cmd_verify)
 
     d = sub.add_parser("demo", help="compile and run the bundled default model, print a summary", description="Compile the bundled digits model, run it on held-out 8x8 digits, and print a summary.")
     d.add_argument("--out", default="out/demo", help="report folder (default: out/demo)")
