@@ -230,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     v.set_defaults(fn=cmd_verify)
 
+    from spikeforge import cli_energy
+
+    cli_energy.add_parser(sub)
+
     d = sub.add_parser("demo", help="compile and run the bundled default model, print a summary", description="Compile the bundled digits model, run it on held-out 8x8 digits, and print a summary.")
     d.add_argument("--out", default="out/demo", help="report folder (default: out/demo)")
     d.add_argument("--samples", type=int, default=360, help="number of test digits to run (default: 360)")
