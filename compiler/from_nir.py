@@ -321,6 +321,56 @@ def _mtc(g: nir.NIRGraph, name: str, mem: str, nodes: dict[str, Node], edges: li
         edges.append((me, f"{name}.{k}"))
 
 
+#: Base models an SPE neuron node may name in ``spikeforge.base`` (NIR type names or ASN models).
+SPE_BASES = ("LIF", "IF", *ASN_MODELS)
+
+
+def _spe_neuron(g: nir.NIRGraph) -> str | None:
+    """Key of the neuron node if ``g`` is the NIR form of an SPE neuron (``models/spe/nn.py``)."""
+    for k, n in g.nodes.items():
+        meta = getattr(n, "metadata", None)
+        if _meta_str(meta, "spikeforge.model", "") == "SPE" and not _meta_str(meta, "spikeforge.role", ""):
+            return str(k)
+    return None
+
+
+def _spe(g: nir.NIRGraph, name: str, key: str, nodes: dict[str, Node], edges: list, where: str) -> None:
+    """Collapse an SPE subgraph into one continuous ``SPE`` node ``<name>.<neuron>``: the base
+    neuron's node (converted as if it stood alone) with ``kappa`` (neuron metadata) added and
+    the base's op in the attr ``base``; the prediction and feedback nodes are implied by it."""
+    import dataclasses
+
+    m = g.nodes[key]
+    me = f"{name}.{key}"
+    meta = dict(m.metadata)
+    base = _meta_str(meta, "spikeforge.base", "")
+    if base not in SPE_BASES or not isinstance(m, (nir.LIF, nir.IF)):
+        raise GraphError(f"{where}: SPE node '{me}': base {base!r} ({type(m).__name__}) unsupported; "
+                         f"use a nir.LIF or nir.IF with spikeforge.base one of {', '.join(SPE_BASES)}")
+    if "kappa" not in meta:
+        raise GraphError(f"{where}: SPE node '{me}' lacks the metadata 'kappa' (the prediction rate, in (0, 1))")
+    kappa = _arr(_plain(meta["kappa"]) if np.ndim(meta["kappa"]) == 0 else meta["kappa"])
+    if not np.all((kappa > 0) & (kappa < 1)):
+        raise GraphError(f"{where}: SPE node '{me}': kappa must lie in (0, 1), got {kappa.ravel()[:3].tolist()}")
+    meta.pop("spikeforge.base")
+    if base in ASN_MODELS:
+        meta["spikeforge.model"] = base
+    else:
+        meta.pop("spikeforge.model")
+    b = NIR_CONVERTERS[type(m)](me, dataclasses.replace(m, metadata=meta))
+    shp = np.broadcast_shapes(kappa.shape, *(p.shape for p in b.params.values()))
+    shape = shp if len(shp) > 0 and int(np.prod(shp)) > 1 else None
+    nodes[me] = Node(me, "SPE", {**b.params, "kappa": kappa}, {**b.attrs, "base": b.op}, shape, shape)
+    for k, v in g.nodes.items():
+        if isinstance(v, (nir.Input, nir.Output)):
+            nodes[f"{name}.{k}"] = Node(f"{name}.{k}", "identity")
+            edges.append((f"{name}.{k}", me) if isinstance(v, nir.Input) else (me, f"{name}.{k}"))
+
+
+#: Subgraphs that stand for one neuron model: (finder(graph) -> key or None, collapse).
+SUBGRAPH_MODELS = ((_mtc_membrane, _mtc), (_spe_neuron, _spe))
+
+
 def _supported() -> str:
     return ", ".join(sorted(t.__name__ for t in NIR_CONVERTERS) + ["NIRGraph"])
 
@@ -353,9 +403,11 @@ def _flatten_graph(g: nir.NIRGraph, prefix: str, nodes: dict[str, Node], edges: 
     for key, node in g.nodes.items():
         name = prefix + str(key)
         if isinstance(node, nir.NIRGraph):
-            mem = _mtc_membrane(node)
-            if mem is not None:
-                _mtc(node, name, mem, nodes, edges, where)
+            for find, collapse in SUBGRAPH_MODELS:
+                key_ = find(node)
+                if key_ is not None:
+                    collapse(node, name, key_, nodes, edges, where)
+                    break
             else:
                 _flatten_graph(node, name + ".", nodes, edges, where)
             continue

@@ -24,13 +24,14 @@ import networkx as nx
 import numpy as np
 
 #: Ops that carry state over time. Each reads its input one step late in hardware time.
-NEURON_OPS = frozenset({"lif", "cuba_lif", "li", "cuba_li", "asn", "mtc", "int_lif", "int_li", "int_asn", "int_mtc"})
+NEURON_OPS = frozenset({"lif", "cuba_lif", "li", "cuba_li", "asn", "mtc", "spe_lif", "spe_asn",
+                        "int_lif", "int_li", "int_asn", "int_mtc", "int_spe_lif", "int_spe_asn"})
 #: Integer (``target="loihi2"``) neuron ops; see ``docs/integer.md``.
-INT_NEURON_OPS = frozenset({"int_lif", "int_li", "int_asn", "int_mtc"})
+INT_NEURON_OPS = frozenset({"int_lif", "int_li", "int_asn", "int_mtc", "int_spe_lif", "int_spe_asn"})
 #: Continuous (NIR) neuron types, before discretization.
-CONTINUOUS_NEURON_OPS = frozenset({"LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "ASN", "MTC"})
+CONTINUOUS_NEURON_OPS = frozenset({"LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "ASN", "MTC", "SPE"})
 #: Ops that emit spikes (binary in float mode).
-SPIKING_OPS = frozenset({"lif", "cuba_lif", "threshold", "asn", "int_lif", "int_asn"})
+SPIKING_OPS = frozenset({"lif", "cuba_lif", "threshold", "asn", "spe_lif", "spe_asn", "int_lif", "int_asn", "int_spe_lif", "int_spe_asn"})
 
 
 Edges = list[tuple[str, str]]

@@ -325,6 +325,8 @@ class IntMtcLayer(IntLayer):
         return self._finish(a, out, rec)
 
 
+from .spe import IntSpeLayer, SpeLayer  # noqa: E402 - they build on IntLayer above
+
 #: op name -> layer class.
 NEURONS: dict[str, Callable[..., object]] = {
     "lif": NeuronLayer,
@@ -333,10 +335,14 @@ NEURONS: dict[str, Callable[..., object]] = {
     "cuba_li": LeakyLayer,
     "asn": AsnLayer,
     "mtc": MtcLayer,
+    "spe_lif": SpeLayer,
+    "spe_asn": SpeLayer,
     "int_lif": IntLifLayer,
     "int_li": IntLiLayer,
     "int_asn": IntAsnLayer,
     "int_mtc": IntMtcLayer,
+    "int_spe_lif": IntSpeLayer,
+    "int_spe_asn": IntSpeLayer,
 }
 #: The integer neuron ops (``docs/integer.md``).
-INT_NEURONS = frozenset({"int_lif", "int_li", "int_asn", "int_mtc"})
+INT_NEURONS = frozenset({"int_lif", "int_li", "int_asn", "int_mtc", "int_spe_lif", "int_spe_asn"})

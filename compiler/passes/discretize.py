@@ -102,6 +102,23 @@ def _mtc(n: Node, dt: float, m: str, where: str) -> Node:
     return n.replace(op="mtc", params=p, attrs={**n.attrs, "discretization": "euler"})
 
 
+def _spe(n: Node, dt: float, m: str, where: str) -> Node:
+    """SPE (``models/spe/spec.py``): the base neuron (attr ``base``) discretized as usual, then
+    ``lif`` -> ``spe_lif`` / ``asn`` -> ``spe_asn`` with ``kappa`` (a per-step rate) kept."""
+    from ...models.spe.spec import FLOAT_OPS
+
+    base = n.attrs.get("base")
+    fn = DISCRETIZERS.get(base) if base != "SPE" else None
+    if fn is None:
+        raise GraphError(f"{where}: SPE node '{n.name}': base {base!r} cannot be discretized; supported: LIF, IF, ASN")
+    attrs = {k: v for k, v in n.attrs.items() if k != "base"}
+    params = {k: v for k, v in n.params.items() if k != "kappa"}
+    d = fn(n.replace(op=base, params=params, attrs=attrs), dt, m, where)
+    if d.op not in FLOAT_OPS:
+        raise GraphError(f"{where}: SPE node '{n.name}': base op {d.op!r} unsupported; supported: {', '.join(FLOAT_OPS)}")
+    return d.replace(op=FLOAT_OPS[d.op], params={**d.params, "kappa": n.params["kappa"]})
+
+
 def _delay(n: Node, dt: float, m: str, where: str) -> Node:
     d = n.params["delay"] / dt
     steps = np.rint(d).astype(np.int64)
@@ -122,6 +139,7 @@ DISCRETIZERS: dict[str, Callable[[Node, float, str, str], Node]] = {
     "CubaLI": _cubali,
     "ASN": _asn,
     "MTC": _mtc,
+    "SPE": _spe,
     "Delay": _delay,
 }
 

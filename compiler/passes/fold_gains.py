@@ -24,7 +24,7 @@ from .paths import WEIGHTED, paths_from, paths_into
 #: Gains this close to 1 are taken as exactly 1.
 SNAP = 1e-9
 #: Neuron ops with an input gain, and the parameters that make it up.
-GAIN_PARAMS = {"lif": ("g",), "li": ("g",), "asn": ("g",), "mtc": ("g",), "cuba_lif": ("g", "g_syn"), "cuba_li": ("g", "g_syn")}
+GAIN_PARAMS = {"lif": ("g",), "li": ("g",), "asn": ("g",), "mtc": ("g",), "spe_lif": ("g",), "spe_asn": ("g",), "cuba_lif": ("g", "g_syn"), "cuba_li": ("g", "g_syn")}
 
 
 def total_gain(n: Node) -> np.ndarray:
