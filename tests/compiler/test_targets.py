@@ -22,6 +22,25 @@ def test_registry() -> None:
     assert not TARGETS["loihi2-shared-threshold"].per_neuron_threshold
 
 
+def test_core_limits_and_energy_table() -> None:
+    t = TARGETS["loihi2"]
+    c = t.core
+    assert (c.neurons_per_core, c.synapse_memory_bits, c.fan_in_per_core, c.cores_per_chip) == (8192, 128 * 1024 * 8, 4096, 128)
+    assert c.cores_per_tile * c.mesh[0] * c.mesh[1] == 128
+    assert len(c.sources) == 5 and sum("ASSUMPTION" in s for s in c.sources) == 3
+    assert [c.place(k) for k in (0, 3, 4, 31, 32, 127, 128)] == [(0, 0, 0), (0, 0, 0), (0, 1, 0), (0, 7, 0), (0, 0, 1), (0, 7, 3), (1, 8, 0)]
+    e = t.energy
+    pj = 1e-12
+    assert (e.syn_op_j, e.neuron_active_j, e.neuron_idle_j, e.spike_tile_j, e.hop_ew_j, e.hop_ns_j) == (23.6 * pj, 81 * pj, 52 * pj, 1.7 * pj, 3.0 * pj, 4.0 * pj)
+    assert (e.ac_j, e.mac_j) == (0.9 * pj, 4.6 * pj)
+    assert any("not published" in a for a in e.assumptions)
+    for name in ("loihi2-binary", "loihi2-shared-threshold"):
+        assert TARGETS[name].core is c and TARGETS[name].energy is e
+    assert TARGETS["float"].core is None and TARGETS["float"].energy is None
+    with pytest.raises(ValueError, match="cannot hold 128 cores"):
+        dataclasses.replace(c, mesh=(2, 2))
+
+
 def test_lookup() -> None:
     assert get_target("loihi2") is TARGETS["loihi2"]
     custom = dataclasses.replace(TARGETS["loihi2"], name="mine")
