@@ -144,7 +144,7 @@ def layer_values(trace, layer: str) -> np.ndarray:
     return trace.output if layer == OUTPUT else trace.probes[layer]
 
 
-def _concat(parts: list):
+def concat_traces(parts: list):
     """One trace from traces of consecutive sample batches (batch axis 1)."""
     from .trace import Trace
 
@@ -273,7 +273,7 @@ def verify(prog, x, backends: Iterable[str] = ("reference", "lava"), probes: Ite
                 parts[b].append(run(prog, x[:, s0 : s0 + step], backend=b, probes=names, **options.get(b, {})))
                 seconds[b] += time.perf_counter() - t0
                 bar.update(min(step, B - s0))
-    traces = {b: _concat(parts[b]) for b in distinct}
+    traces = {b: concat_traces(parts[b]) for b in distinct}
     layers = names + [OUTPUT]
     for layer in layers:
         shapes = {b: layer_values(traces[b], layer).shape for b in backends}
@@ -306,4 +306,4 @@ def verify(prog, x, backends: Iterable[str] = ("reference", "lava"), probes: Ite
     return VerifyReport(ok, backends, layers, agreement, first, traces, exact, mismatches, seconds)
 
 
-__all__ = ["OUTPUT", "Divergence", "VerifyReport", "layer_values", "verify"]
+__all__ = ["OUTPUT", "Divergence", "VerifyReport", "concat_traces", "layer_values", "verify"]

@@ -5,7 +5,7 @@ against model-time steps. Binary spikes are black dots; graded spikes, membranes
 output are heat maps. Elements where a backend differs from the first backend are circled in
 red, and the first divergence is marked with a large red cross. Programs with very few steps
 (the NASN digits model runs T=1) would give a one-pixel-wide raster, so for ``T`` below
-``min_columns`` consecutive samples are shown side by side, separated by grey lines.
+``min_columns`` consecutive samples are shown side by side, separated by grey lines (none when ``T == 1``: each column is one sample).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def plot_raster(report, prog, path: str | os.PathLike, sample: int | None = None
                 flat = int(np.ravel_multi_index(d.neuron, layer_values(report.traces[ref], layer).shape[2:]))
                 if flat < img.shape[0]:
                     ax.plot([(d.sample - s0) * T + d.step], [flat], marker="x", color="red", markersize=14, mew=2.5)
-            for k in range(1, n):
+            for k in range(1, n if T > 1 else 1):
                 ax.axvline(k * T - 0.5, color="0.7", lw=0.5)
             kind = "spikes" if binary else ("graded spikes" if op in SPIKING_OPS else ("output" if layer == OUTPUT else "membrane"))
             if i == 0:

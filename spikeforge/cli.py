@@ -152,7 +152,12 @@ def cmd_verify(a: argparse.Namespace) -> int:
 def cmd_demo(a: argparse.Namespace) -> int:
     from spikeforge.demo import run_demo
 
-    return run_demo(out_dir=a.out, n_samples=a.samples)
+    if a.samples < 1:
+        raise BadInput(f"--samples {a.samples}: run at least one digit (1..360)")
+    if a.verify_samples is not None and not 1 <= a.verify_samples <= a.samples:
+        raise BadInput(f"--verify-samples {a.verify_samples}: use 1..{a.samples} (the digits run on the reference)")
+    backends = _backend_list(a.backends)
+    return run_demo(out_dir=a.out, n_samples=a.samples, backends=tuple(backends), verify_samples=a.verify_samples)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,9 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_energy.add_parser(sub)
 
-    d = sub.add_parser("demo", help="compile and run the bundled default model, print a summary", description="Compile the bundled digits model, run it on held-out 8x8 digits, and print a summary.")
+    d = sub.add_parser(
+        "demo", help="compile the bundled model, run and verify it on every backend, estimate energy, print a summary",
+        description="Compile the bundled NASN digits model for loihi2, run it on held-out 8x8 digits on the reference (checked "
+        "against the torch integer-train forward), verify reference == Lava == Brian2 digital on every layer at every step, "
+        "map it onto Loihi 2 cores, estimate its energy, print a summary table and write a report folder (summary.md with plots).",
+        epilog="Exit codes: 0 everything agrees, 1 a backend or the torch forward disagrees, 2 bad input (or, under CI=true, no Lava environment).",
+    )
     d.add_argument("--out", default="out/demo", help="report folder (default: out/demo)")
-    d.add_argument("--samples", type=int, default=360, help="number of test digits to run (default: 360)")
+    d.add_argument("--samples", type=int, default=360, help="number of test digits to run (default: 360, all held-out digits)")
+    d.add_argument("--verify-samples", type=int, default=None, metavar="N", help="digits verified on every backend (default: all --samples)")
+    d.add_argument("--backends", default="reference,lava,brian2", help="backends to verify against each other (default: reference,lava,brian2)")
     d.set_defaults(fn=cmd_demo)
     return p
 
