@@ -1,0 +1,44 @@
+"""examples/spe_sequential.py: the row encoding, and in quick mode the table (4 models, accuracies
+in [0, 100]), the gradient-norm plot and results.json."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("spe_sequential_example", ROOT / "examples" / "spe_sequential.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_rows_feed_one_row_per_step():
+    from spikeforge.models.spe.train import rows
+
+    x = np.arange(2 * 64).reshape(2, 64)
+    r = rows(x)
+    assert r.shape == (8, 2, 8)
+    np.testing.assert_array_equal(r[3, 1], x[1, 24:32])
+
+
+def test_quick_run_prints_table_and_writes_plot(tmp_path, capsys):
+    ex = _load()
+    assert ex.main(["--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows_ = [l for l in out.splitlines() if re.match(r"\| [28] \|", l)]
+    assert len(rows_) == 4
+    for l in rows_:
+        acc = float(re.search(r"\| ([0-9.]+) ± ", l).group(1))
+        assert 0.0 <= acc <= 100.0
+    png = tmp_path / "grad_norms.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert set(res["results"]) == {"2-layer LIF", "2-layer SPE(LIF)", "8-layer LIF", "8-layer SPE(LIF)"}
