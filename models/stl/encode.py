@@ -29,7 +29,9 @@ def rate_encode(p: np.ndarray, T: int, seed: int) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     if int(T) < 1:
         raise ValueError(f"rate_encode: T must be >= 1, got {T}")
-    if p.size and (not np.all(np.isfinite(p)) or p.min() < 0.0 or p.max() > 1.0):
-        raise ValueError(f"rate_encode: probabilities must lie in [0, 1] (pixel / 16), got range [{np.nanmin(p):g}, {np.nanmax(p):g}]")
+    if p.size and not np.all(np.isfinite(p)):
+        raise ValueError("rate_encode: probabilities must lie in [0, 1] (pixel / 16), got non-finite values")
+    if p.size and (p.min() < 0.0 or p.max() > 1.0):
+        raise ValueError(f"rate_encode: probabilities must lie in [0, 1] (pixel / 16), got range [{p.min():g}, {p.max():g}]")
     u = np.random.default_rng(seed).random((int(T),) + p.shape)
     return (u < p[None]).astype(np.float32)
