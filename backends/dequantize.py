@@ -23,7 +23,7 @@ def real_neuron(node, raw: np.ndarray) -> np.ndarray:
     if node.op == "int_li":
         p = np.broadcast_to(np.asarray(node.params["p"], dtype=np.int64), tuple(node.out_shape or ()))
         return np.ldexp(raw, -p)
-    if node.op == "int_asn":
+    if node.op in ("int_asn", "int_spe_asn"):
         return (raw + int(node.attrs.get("alpha", 0))) / float(node.attrs.get("N", 1))
     if node.op == "int_mtc":  # graded output out / 2^out_bits (models/mtc/spec.py)
         return np.ldexp(raw, -int(node.attrs.get("out_bits", 8)))

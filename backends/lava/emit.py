@@ -45,7 +45,7 @@ SPARSE_DENSITY = 0.25
 #: Lava's 8-bit weight mantissa (mixed sign: even numbers, so |m| <= 127 after halving).
 MANT_MAX = 127
 #: Ops the Lava backend runs.
-SUPPORTED = ("int_lif", "int_li", "int_asn", "int_mtc")
+SUPPORTED = ("int_lif", "int_li", "int_asn", "int_mtc", "int_spe_lif", "int_spe_asn")
 HERE = Path(__file__).resolve().parent
 
 
@@ -174,6 +174,17 @@ def plan(prog, realization: str | None = None, native_lif: bool = True, native_c
             for k in INT_PARAMS:
                 arrays[key + k] = _flat(P[k], size)
             arrays[key + "lut"] = np.asarray(P["lut"], dtype=np.int64)
+        elif n.op in ("int_spe_lif", "int_spe_asn"):
+            from spikeforge.models.spe.spec import PARAM_BITS
+
+            asn = n.op == "int_spe_asn"
+            D = int(n.attrs["D"]) if asn else 1
+            binary = asn and realization == "binary"
+            rec.update(kind="sf_spe", spe_op=n.op, alpha=int(n.attrs.get("alpha", 0)), D=D, binary=binary,
+                       subtract=str(n.attrs.get("reset", "zero")) == "subtract",
+                       message_bits=0 if (binary or not asn) else max(1, int(D).bit_length()), out_n=size * D if binary else size)
+            for k in PARAM_BITS[n.op]:
+                arrays[key + k] = _flat(P[k], size)
         elif n.op == "int_asn":
             D = int(n.attrs["D"])
             binary = realization == "binary"
@@ -200,7 +211,7 @@ def plan(prog, realization: str | None = None, native_lif: bool = True, native_c
         src = kinds[p.src]
         where = f"projection {p.src} -> {p.dst}"
         M = p.matrix
-        tile = src["D"] if src.get("kind") == "sf_asn" and src["binary"] else 1
+        tile = src["D"] if src.get("kind") in ("sf_asn", "sf_spe") and src["binary"] else 1
         conv = _lava_conv(p, tile, native_conv)
         if conv is not None:
             k = f"s/{i}/weights"
@@ -352,7 +363,7 @@ Layers (target {target}, realization {realization}):
 
 
 #: The numpy-only neuron definitions an emitted folder carries (``sfproc.py`` calls their steps).
-SPEC_FILES = ("quant.py", "declare.py", "lif/spec.py", "asn/spec.py", "mtc/spec.py")
+SPEC_FILES = ("quant.py", "declare.py", "lif/spec.py", "asn/spec.py", "mtc/spec.py", "spe/spec.py")
 
 
 def _vendor_specs(dst: Path) -> None:

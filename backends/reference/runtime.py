@@ -245,7 +245,7 @@ class _IntExecutor(_Walker):
     def _substeps(self) -> dict[str, int]:
         """Sub-steps per hardware step of every node's output stream (fixed point over cycles)."""
         g = self.g
-        S = {m: (max(1, int(n.attrs["D"])) if self.binary and n.op == "int_asn" else 1) for m, n in g.nodes.items()}
+        S = {m: (max(1, int(n.attrs["D"])) if self.binary and n.op in ("int_asn", "int_spe_asn") else 1) for m, n in g.nodes.items()}
         free = [m for m, n in g.nodes.items() if n.op not in NEURON_OPS and n.op != "input"]
         preds = {m: g.preds(m) for m in free}
         changed = True

@@ -23,7 +23,7 @@ def fold_nasn(g: Graph) -> Graph:
             other nodes too).
     """
     for k, n in list(g.nodes.items()):
-        if n.op != "asn" or n.attrs.get("n_folded"):
+        if n.op not in ("asn", "spe_asn") or n.attrs.get("n_folded"):
             continue
         N = int(n.attrs.get("N", 1))
         nodes = dict(g.nodes)

@@ -26,7 +26,7 @@ from .linops import LabelConflict, push, push_labels, row_labels
 from .paths import WEIGHTED, Path, paths_into
 
 #: Ops that emit integers a synapse can carry, with their grid exponent rule.
-SPIKING_SOURCES = ("lif", "cuba_lif", "asn", "mtc")
+SPIKING_SOURCES = ("lif", "cuba_lif", "asn", "mtc", "spe_lif", "spe_asn")
 #: Neuron ops whose output is the membrane (integer targets: only to an output).
 LEAKY = ("li", "cuba_li")
 
@@ -92,7 +92,7 @@ def source_max(g: Graph, name: str) -> int:
         peak = g.metadata.get("input_peak")
         lo, hi = int_range(int(n.attrs["bits"]), bool(n.attrs["signed"]))
         return int(peak) if peak is not None else max(-lo, hi)
-    if n.op == "asn":
+    if n.op in ("asn", "spe_asn"):
         return int(n.attrs["D"])
     if n.op == "mtc":
         from ...models.mtc.spec import OUT_MAX

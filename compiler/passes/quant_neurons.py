@@ -112,6 +112,15 @@ def _int_mtc(n: Node, p: np.ndarray, ctx: Ctx) -> tuple[str, dict, dict]:
     return "int_mtc", params, {"out_bits": OUT_BITS, "lut_frac": LUT_FRAC}
 
 
+def _int_spe(n: Node, p: np.ndarray, ctx: Ctx) -> tuple[str, dict, dict]:
+    """``spe_lif``/``spe_asn`` -> ``int_spe_lif``/``int_spe_asn`` (``models/spe/spec.py``): the
+    base's integer form plus ``kc = kappa_code(kappa)`` (12-bit, the decays' rounding rule)."""
+    from ...models.spe.spec import BASE_OF, INT_OPS, kappa_code
+
+    _, params, attrs = NEURON_FORMS[BASE_OF[n.op]](n, p, ctx)
+    return INT_OPS[n.op], {**params, "kc": kappa_code(_full(n, "kappa"))}, attrs
+
+
 Converter = Callable[[Node, np.ndarray, Ctx], tuple[str, dict, dict]]
 #: float neuron op -> converter(node, p, ctx) -> (int op, params without the bias, attrs).
 NEURON_FORMS: dict[str, Converter] = {
@@ -121,6 +130,8 @@ NEURON_FORMS: dict[str, Converter] = {
     "cuba_li": _int_li,
     "asn": _int_asn,
     "mtc": _int_mtc,
+    "spe_lif": _int_spe,
+    "spe_asn": _int_spe,
 }
 
 
@@ -150,7 +161,7 @@ def finish_bias(name: str, op: str, b: np.ndarray, ctx: Ctx) -> dict[str, np.nda
     ``int_asn``: ``bias`` within 24 bits.
     """
     t = ctx.target
-    if op in ("int_asn", "int_mtc"):
+    if op in ("int_asn", "int_mtc", "int_spe_asn"):
         if np.any(np.abs(b) > t.asn_bias_max):
             ctx.issues.exceed(name, "bias", int(b[np.argmax(np.abs(b))]), f"±{t.asn_bias_max} ({t.asn_bias_bits} bits)", "clip it to the limit")
         return {"bias": np.clip(b, -t.asn_bias_max, t.asn_bias_max)}

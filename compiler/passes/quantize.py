@@ -41,6 +41,7 @@ from .calibrate import PEAKS_KEY
 from .issues import Issues, where
 from .linops import LINEAR_OPS, conv, per_row, push, row_labels
 from .paths import INT_WEIGHTED, WEIGHTED, paths_from, paths_into
+from ...models.spe.spec import base_op
 from .quant_grid import LEAKY, Layer, edges_into, grid, layer, source_max
 from .quant_neurons import NEURON_FORMS, Ctx, bias_int, finish_bias, on_grid
 
@@ -51,7 +52,7 @@ PASSTHROUGH = frozenset({"input", "output", "flatten", "sumpool2d", "delay"})
 #: Graph metadata key of the range table.
 RANGES_KEY = "ranges"
 #: Ops eligible for post-training coarsening.
-PTQ_OPS = ("lif", "cuba_lif", "li", "cuba_li", "asn", "mtc")
+PTQ_OPS = ("lif", "cuba_lif", "li", "cuba_li", "asn", "mtc", "spe_lif", "spe_asn")
 
 
 def _min_p(op: str) -> int:
@@ -114,7 +115,7 @@ class _Quantizer:
             if round_half_up(on_grid(th, p - t.act_shift)).max(initial=0) > t.vth_max:
                 bad.append(f"threshold ({t.vth_bits} bits)")
         b = np.abs(round_half_up(on_grid(np.broadcast_to(n.params["b"], p.shape), p))).max(initial=0)
-        if n.op == "asn":
+        if base_op(n.op) == "asn":
             alpha, D = int(n.attrs["alpha"]), int(n.attrs["D"])
             if b > t.asn_bias_max:
                 bad.append("bias")
@@ -140,7 +141,7 @@ class _Quantizer:
         first = self._misfits(n, sh - q)
         if not first:
             return q
-        top = int((sh - q).min()) - _min_p(n.op) if n.op in ("asn", "mtc") else 64  # ASN keeps p >= 1, MTC p > LUT_FRAC
+        top = int((sh - q).min()) - _min_p(n.op) if base_op(n.op) in ("asn", "mtc") else 64  # ASN keeps p >= 1, MTC p > LUT_FRAC
         c = 0
         while c < top:
             c += 1
@@ -161,7 +162,7 @@ class _Quantizer:
         q, qmax = grid(edges, tuple(n.out_shape))
         if not t.per_neuron_threshold:
             q = np.full_like(q, q.min())
-        if n.op == "asn" and (t.act_shift - q).min() < 1:
+        if base_op(n.op) == "asn" and (t.act_shift - q).min() < 1:
             self.issues.exceed(k, "ASN unit shift p", int((t.act_shift - q).min()), ">= 1", "raise p to 1 through larger weight shifts")
             q = np.minimum(q, t.act_shift - 1)
         if n.op == "mtc" and (t.act_shift - q).min() < _min_p("mtc"):
@@ -218,7 +219,7 @@ class _Quantizer:
         """``bias += L(alpha) << 6`` downstream of every ``int_asn`` with ``alpha != 0``."""
         sh = self.t.act_shift
         for k, n in gi.nodes.items():
-            if n.op != "int_asn" or int(n.attrs["alpha"]) == 0:
+            if base_op(n.op) != "int_asn" or int(n.attrs["alpha"]) == 0:
                 continue
             amap = np.full(tuple(n.out_shape), int(n.attrs["alpha"]), np.int64)
             for p1 in paths_from(gi, k):
@@ -305,7 +306,7 @@ class _Quantizer:
         for k in self.neurons:
             n = nodes[k]
             nodes[k] = n.replace(params={**n.params, **finish_bias(k, n.op, bias[k], ctxs[k])})
-            if n.op == "int_asn":
+            if base_op(n.op) == "int_asn":
                 self.check_asn(k, nodes[k])
         gi = g.replace(nodes=nodes)
         bounds = {k: self.out_bound(nodes[k], L) for k, L in self.layers.items()}

@@ -19,7 +19,7 @@ from ..targets import LOIHI2, Target
 from .issues import where
 
 #: Every op of an integer program.
-INT_PROGRAM_OPS = frozenset({"input", "output", "flatten", "sumpool2d", "delay", "int_dense", "int_conv1d", "int_conv2d", "int_lif", "int_li", "int_asn", "int_mtc"})
+INT_PROGRAM_OPS = frozenset({"input", "output", "flatten", "sumpool2d", "delay", "int_dense", "int_conv1d", "int_conv2d", "int_lif", "int_li", "int_asn", "int_mtc", "int_spe_lif", "int_spe_asn"})
 
 
 def _mtc_ranges(t: Target) -> dict[str, tuple[int, int]]:
@@ -50,13 +50,17 @@ def param_ranges(t: Target) -> dict[str, dict[str, tuple[int, int]]]:
         "p": (-(2**20), 2**20),
     }
     syn = {"weight": (-t.weight_max, t.weight_max), "wexp": (0, t.weight_exp_range[1])}
+    asn = {"dv": (0, t.decay_max), "bias": (-t.asn_bias_max, t.asn_bias_max), "p": (1, t.state_bits - 1)}
+    kc = {"kc": (0, t.decay_max)}  # SPE's kappa code: 12 bits like the decays (models/spe/spec.py)
     return {
         "int_dense": syn,
         "int_conv1d": syn,
         "int_conv2d": syn,
         "int_lif": lif,
         "int_li": lif,
-        "int_asn": {"dv": (0, t.decay_max), "bias": (-t.asn_bias_max, t.asn_bias_max), "p": (1, t.state_bits - 1)},
+        "int_asn": asn,
+        "int_spe_lif": {**lif, **kc},
+        "int_spe_asn": {**asn, **kc},
         "int_mtc": _mtc_ranges(t),
         "delay": {"steps": (0, 2**31)},
     }

@@ -57,7 +57,7 @@ from ..quant import ACT_SHIFT, DECAY_BITS, DECAY_UNITY, clip24, decay, round_hal
 
 __all__ = [
     "KAPPA_BITS", "FLOAT_OPS", "INT_OPS", "BASE_OF", "SPE_OPS", "STATE", "STATE_BITS", "PARAM_BITS",
-    "kappa_code", "kappa_factor", "float_init_state", "float_step", "init_state", "step", "Counters", "INT_BASES",
+    "base_op", "kappa_code", "kappa_factor", "float_init_state", "float_step", "init_state", "step", "Counters", "INT_BASES",
 ]
 
 #: ``kappa`` is a 12-bit code like the decays: ``kappa = kc / 4096``.
@@ -78,6 +78,12 @@ PARAM_BITS = {
     "int_spe_lif": {**lif_spec.PARAM_BITS, "kc": (KAPPA_BITS, False)},
     "int_spe_asn": {**asn_spec.PARAM_BITS, "kc": (KAPPA_BITS, False)},
 }
+
+
+def base_op(op: str) -> str:
+    """The base op of an SPE op (``spe_asn`` -> ``asn``), any other op unchanged: the compiler's
+    rules for a base (grids, windows, biases) then apply to its SPE form too."""
+    return BASE_OF.get(op, op)
 
 
 def kappa_code(kappa) -> np.ndarray:

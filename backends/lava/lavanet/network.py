@@ -116,6 +116,12 @@ def build_network(folder: str, x_int: np.ndarray, probes=None) -> Network:
         elif kind == "sf_mtc":
             procs[name] = sfproc.SfMTC(shape=(n,), params={k: arrays[key + k] for k in sfproc.mtc_spec.INT_PARAMS}, lut=arrays[key + "lut"],
                                        depth=d, T=T, W=W, name=name)
+        elif kind == "sf_spe":
+            op = str(r["spe_op"])
+            procs[name] = sfproc.SfSPE(
+                shape=(n,), op=op, params={k: arrays[key + k] for k in sfproc.spe_spec.PARAM_BITS[op]}, subtract=bool(r["subtract"]),
+                alpha=int(r["alpha"]), D=int(r["D"]), binary=bool(r["binary"]), depth=d, T=T, W=W, name=name,
+            )
         elif kind == "sf_asn":
             procs[name] = sfproc.SfASN(
                 shape=(n,), dv=arrays[key + "dv"], bias=arrays[key + "bias"], p=arrays[key + "p"], alpha=int(r["alpha"]), D=int(r["D"]),
@@ -188,7 +194,7 @@ def run(folder: str, x_int: np.ndarray, probes=None, tag: str | None = None) -> 
             for b in range(net.B):
                 g0 = b * net.W + d
                 vals[:, b] = data[:, g0 : g0 + net.T].T
-            if r.get("kind") == "sf_asn" and r.get("binary"):
+            if r.get("kind") in ("sf_asn", "sf_spe") and r.get("binary"):
                 vals = vals.reshape(net.T, net.B, int(r["D"]), int(r["n"])).sum(axis=2)
             out[name] = vals
         counts = {}

@@ -13,6 +13,8 @@ is written here. An emitted folder carries those numpy-only modules as the packa
   ``[0, D]`` sent as one payload, or as ``D`` binary spikes on ``D`` parallel axons
   (the binary realization: axon ``k`` of neuron ``i`` carries ``1`` iff ``k < e_i``).
 * :class:`SfMTC`: the multi-timescale conductance neuron's integer form (``int_mtc``).
+* :class:`SfSPE`: the self-prediction enhanced neuron (``int_spe_lif`` / ``int_spe_asn``,
+  ``models/spe/spec.py``), spikes or graded / binary-expanded ASN emissions.
 * :class:`SfDelay`: an axonal delay line of ``k`` steps.
 * :class:`SfFloatNeuron` (``floating_pt``): the float reference's LIF / CUBA / LI update,
   for float programs.
@@ -41,10 +43,12 @@ try:  # an emitted folder: the vendored copy of spikeforge's numpy-only neuron s
     from sfmodels.asn import spec as asn_spec
     from sfmodels.lif import spec as lif_spec
     from sfmodels.mtc import spec as mtc_spec
+    from sfmodels.spe import spec as spe_spec
 except ImportError:  # inside the spikeforge tree
     from spikeforge.models.asn import spec as asn_spec
     from spikeforge.models.lif import spec as lif_spec
     from spikeforge.models.mtc import spec as mtc_spec
+    from spikeforge.models.spe import spec as spe_spec
 
 
 class _Windowed(AbstractProcess):
@@ -116,6 +120,31 @@ class SfMTC(_Windowed):
         super().__init__(shape=shape, in_shape=shape, out_shape=shape, depth=depth, T=T, W=W, name=name,
                          um=z, uf=z, us=z, uus=z, lut=np.asarray(lut, np.int64),
                          prm=np.stack([np.asarray(params[k], np.int64) for k in mtc_spec.INT_PARAMS]))
+
+
+class SfSPE(_Windowed):
+    """Self-prediction enhanced neuron (``int_spe_lif`` / ``int_spe_asn``; states ``u``, ``v``,
+    ``pr``, ``q`` signed 24-bit, ``u`` unused by the ASN base); the step is ``models/spe/spec.py``'s.
+
+    Args:
+        shape: Neuron shape ``(n,)``.
+        op: ``"int_spe_lif"`` or ``"int_spe_asn"``.
+        params: The per-neuron integer parameters (``spec.PARAM_BITS[op]``).
+        subtract: LIF base: reset by subtraction.
+        alpha, D: ASN base: firing window.
+        binary: ASN base: send ``D`` binary spikes per neuron instead of one graded payload.
+        depth, T, W: Sample-window timing.
+    """
+
+    def __init__(self, *, shape, op: str, params: dict, subtract: bool = False, alpha: int = 0, D: int = 1, binary: bool = False,
+                 depth: int, T: int, W: int, name=None) -> None:
+        n = int(np.prod(shape))
+        out = (D * n,) if binary else shape
+        z = np.zeros(shape, np.int64)
+        super().__init__(shape=shape, in_shape=shape, out_shape=out, depth=depth, T=T, W=W, name=name,
+                         u=z, v=z, pr=z, q=z, prm=np.stack([np.asarray(params[k], np.int64) for k in spe_spec.PARAM_BITS[op]]),
+                         win=np.array([alpha, D, int(binary), int(subtract)]))
+        self.proc_params["op"] = op
 
 
 class SfDelay(AbstractProcess):
@@ -252,6 +281,39 @@ class PySfMTCModel(_IntWindowModel):
         out = mtc_spec.step(st, a[None], p, c)
         self.store(st, c)
         self.s_out.send(out[0].astype(np.int32))
+
+
+@implements(proc=SfSPE, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PySfSPEModel(_IntWindowModel):
+    """Bit-exact ``int_spe_lif`` / ``int_spe_asn``: ``models/spe/spec.py`` ``step``."""
+
+    STATES = ("u", "v", "pr", "q")
+    u: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    pr: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    q: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    prm: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    win: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self.op = str(proc_params["op"])
+
+    def run_spk(self) -> None:
+        a = self.a_in.recv().astype(np.int64)
+        if not self.begin():
+            return
+        alpha, D, binary, subtract = (int(x) for x in self.win)
+        attrs = {"alpha": alpha, "D": D, "reset": "subtract" if subtract else "zero"}
+        st, c = self.state(), lif_spec.Counters()
+        p = dict(zip(spe_spec.PARAM_BITS[self.op], self.prm.astype(np.int64)))
+        e = spe_spec.step(self.op, st, a[None], p, attrs, c)[0]
+        self.store(st, c)
+        if binary:
+            e = (e.reshape(1, -1) > np.arange(D).reshape(-1, 1)).reshape(-1)
+        self.s_out.send(e.astype(np.int32))
 
 
 @implements(proc=SfDelay, protocol=LoihiProtocol)
