@@ -261,7 +261,8 @@ def _main(a: argparse.Namespace, t0: float) -> int:
     write_text(a.out / "results.md", text + "\n")
     write_text(a.out / "results.json", json.dumps({"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()},
                                                    "rows": rows, "backend_check": check}, indent=1))
-    print(f"\nwall time {time.perf_counter() - t0:.1f} s; table, plots ({png.name}, training.png) in {a.out}")
+    print(f"\nwall time {time.perf_counter() - t0:.1f} s (CPU time of this process {time.process_time():.1f} s; "
+          f"the difference is time waiting for a busy CPU or for the Lava worker); table, plots ({png.name}, training.png) in {a.out}")
     return 1 if any("MISMATCH" in line for line in check) else 0
 
 
