@@ -60,6 +60,7 @@ def plot_raster(report, prog, path: str | os.PathLike, sample: int | None = None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     from spikeforge.compiler.fsutil import atomic_path
 
@@ -93,11 +94,16 @@ def plot_raster(report, prog, path: str | os.PathLike, sample: int | None = None
             if b != ref:
                 yy, xx = np.nonzero(img != panels[ref])
                 n_bad_total += len(xx)
-                ax.scatter(xx, yy, s=40, facecolors="none", edgecolors="red", linewidths=1.2)
+                ax.scatter(xx, yy, s=90, facecolors="none", edgecolors="white", linewidths=2.8, clip_on=False)
+                ax.scatter(xx, yy, s=90, facecolors="none", edgecolors="red", linewidths=1.4, clip_on=False)
             if d is not None and d.node == layer and s0 <= d.sample < s0 + n and len(d.neuron) and (b != ref or len(backends) == 1):
                 flat = int(np.ravel_multi_index(d.neuron, layer_values(report.traces[ref], layer).shape[2:]))
                 if flat < img.shape[0]:
-                    ax.plot([(d.sample - s0) * T + d.step], [flat], marker="x", color="red", markersize=14, mew=2.5)
+                    xy = ((d.sample - s0) * T + d.step, flat)
+                    ax.plot(*xy, marker="x", color="red", markersize=14, mew=2.5, clip_on=False)
+                    ax.annotate("first divergence", xy=xy, xytext=(0.55, 0.8), textcoords="axes fraction", color="red", fontsize=8,
+                                bbox={"boxstyle": "round", "fc": "white", "ec": "red", "alpha": 0.9},
+                                arrowprops={"arrowstyle": "->", "color": "red", "lw": 1.5})
             for k in range(1, n if T > 1 else 1):
                 ax.axvline(k * T - 0.5, color="0.7", lw=0.5)
             kind = "spikes" if binary else ("graded spikes" if op in SPIKING_OPS else ("output" if layer == OUTPUT else "membrane"))
@@ -106,8 +112,10 @@ def plot_raster(report, prog, path: str | os.PathLike, sample: int | None = None
             if j == 0:
                 shown = f" (first {img.shape[0]} of {full})" if img.shape[0] < full else ""
                 ax.set_ylabel(f"{layer}\n{kind}{shown}\nneuron", fontsize=8)
+            if T == 1 and n > 1:  # one column per sample: label columns by sample index
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos, s0=s0: f"{s0 + int(round(v))}"))
             if i == len(layers) - 1:
-                ax.set_xlabel("step" if n == 1 else f"step, samples {s0}..{s0 + n - 1} side by side", fontsize=8)
+                ax.set_xlabel("step" if n == 1 else ("sample (T=1: one column each)" if T == 1 else f"step, samples {s0}..{s0 + n - 1} one after another"), fontsize=8)
             ax.tick_params(labelsize=7)
     what = f"sample {s0}" if n == 1 else f"samples {s0}..{s0 + n - 1} (T={T} each)"
     verdict = "all layers agree" if report.ok else f"MISMATCH: {n_bad_total} element(s) shown differ from {ref} (red circles; x = first divergence)"
