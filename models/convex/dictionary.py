@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .parallel import BranchSpec, last_spikes, linears, parallel_lif
+from .parallel import BranchSpec, apply_masks, branch_masks, last_spikes, linears, parallel_lif
 
 __all__ = ["gaussian_witnesses", "SpikeDictionary", "spike_dictionary"]
 
@@ -42,8 +42,6 @@ def gaussian_witnesses(spec: BranchSpec, K: int, seed: int, w_std: float = 1.0, 
     g = torch.Generator().manual_seed(int(seed))
     net = parallel_lif(spec, K).double()
     fan = [spec.n_in] + list(spec.hidden)
-    from .parallel import apply_masks, branch_masks
-
     for lin, f in zip(linears(net), fan):
         lin.weight.copy_(torch.randn(lin.weight.shape, generator=g, dtype=torch.float64) * (w_std / np.sqrt(f)))
         lin.bias.copy_(torch.randn(lin.bias.shape, generator=g, dtype=torch.float64) * b_std)
