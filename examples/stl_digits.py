@@ -87,6 +87,9 @@ def parse(argv=None) -> argparse.Namespace:
 def run_one(mode: str, seed: int, data: tuple, a: argparse.Namespace) -> tuple[dict, object]:
     """Train one variant for one seed, score it in torch and compiled for each target."""
     xtr, ytr, xte, yte = data
+    # numba's parallel kernels (the reference backend, run by the previous compile) reset the OpenMP
+    # thread count torch shares; one torch thread again, or training is several times slower on a busy CPU
+    torch.set_num_threads(1)
     net = build_stl_net(mode, hidden=a.hidden, seed=seed)
     cfg = TrainConfig(T=a.T, epochs=a.epochs, lr=a.lr, seed=seed)
     res = train_stl(net, mode, xtr, ytr, cfg, desc=f"{mode} seed {seed}")
