@@ -36,6 +36,7 @@ import importlib.util
 import pkgutil
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
@@ -286,9 +287,11 @@ def _scan() -> None:
         if not info.ispkg:
             continue
         name = f"{pkg.__name__}.{info.name}.spec"
+        # look for the file, not importlib.util.find_spec: that imports the package's __init__,
+        # which may load torch (training recipes); only packages with a spec.py are imported
+        if not any((Path(d) / info.name / "spec.py").is_file() for d in pkg.__path__):
+            continue
         try:
-            if importlib.util.find_spec(name) is None:
-                continue
             mod = importlib.import_module(name)
         except Exception as e:  # a neuron package under construction must not break the others
             _ERRORS[name] = f"{type(e).__name__}: {e}"
