@@ -67,6 +67,9 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=30, help="training epochs per run (default 30)")
     ap.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate, weights and thresholds alike (default 5e-3)")
     ap.add_argument("--hidden", default="128,64", help="hidden layer widths, comma separated (default 128,64)")
+    ap.add_argument("--theta-init", type=float, default=2.0,
+                    help="initial threshold of every neuron (default 2.0, as MODELS.md §2; other values probe how STL copes "
+                    "with a threshold that does not suit the initial weights)")
     ap.add_argument("--T", type=int, default=8, help="time steps of the rate code (default 8)")
     ap.add_argument("--verify-samples", type=int, default=16,
                     help="test samples for the reference/Lava/Brian2 check of the first STL network (default 16; 0 skips it)")
@@ -81,6 +84,8 @@ def parse(argv=None) -> argparse.Namespace:
         ap.error(f"--hidden: expected comma-separated integers, got {a.hidden!r}")
     if a.seeds < 1 or a.epochs < 1 or a.T < 1 or min(a.hidden) < 1:
         ap.error("--seeds, --epochs, --T and the --hidden widths must be >= 1")
+    if not a.theta_init > TrainConfig.theta_min:
+        ap.error(f"--theta-init must be > {TrainConfig.theta_min} (the thresholds' lower bound)")
     return a
 
 
@@ -90,7 +95,7 @@ def run_one(mode: str, seed: int, data: tuple, a: argparse.Namespace) -> tuple[d
     # numba's parallel kernels (the reference backend, run by the previous compile) reset the OpenMP
     # thread count torch shares; one torch thread again, or training is several times slower on a busy CPU
     torch.set_num_threads(1)
-    net = build_stl_net(mode, hidden=a.hidden, seed=seed)
+    net = build_stl_net(mode, hidden=a.hidden, seed=seed, theta_init=a.theta_init)
     cfg = TrainConfig(T=a.T, epochs=a.epochs, lr=a.lr, seed=seed)
     res = train_stl(net, mode, xtr, ytr, cfg, desc=f"{mode} seed {seed}")
     x_test = rate_encode(xte, a.T, TEST_SEED)
@@ -245,7 +250,7 @@ def _main(a: argparse.Namespace, t0: float) -> int:
                                   + (f": {'; '.join(c['compile_warnings'])}" if c["compile_warnings"] else "")
                                   + (f"; run warnings {c['run_warnings']}" if c["run_warnings"] else ""))
     text = "\n".join([
-        f"## STL vs SL vs TL, 8x8 digits, Bernoulli rate code T={a.T}, hidden {a.hidden}, {a.epochs} epochs, "
+        f"## STL vs SL vs TL, 8x8 digits, Bernoulli rate code T={a.T}, hidden {a.hidden}, initial threshold {a.theta_init:g}, {a.epochs} epochs, "
         f"{a.seeds} seed(s) (mean ± std)",
         "",
         table(rows),

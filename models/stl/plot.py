@@ -20,7 +20,8 @@ def plot_thresholds(initial: Sequence[np.ndarray], learned: Mapping[str, Sequenc
     Args:
         initial: Per-layer initial thresholds (the same for every variant and seed).
         learned: Variant name (``"STL"``, ``"TL"``, ...) -> per seed -> per layer thresholds;
-            the seeds of one variant are pooled into one histogram.
+            the seeds of one variant are pooled into one histogram. Every histogram is
+            normalised to fractions of its neurons, so pooled seeds compare with one initial set.
         path: PNG file to write (atomically; its folder is created).
         title: Figure title.
 
@@ -49,11 +50,13 @@ def plot_thresholds(initial: Sequence[np.ndarray], learned: Mapping[str, Sequenc
         hi = max(float(v.max()) for v in values)
         bins = np.linspace(lo - 0.05, hi + 0.05, 41)
         init = np.ravel(initial[i])
-        ax.hist(init, bins=bins, color="0.6", alpha=0.8, label=f"initial (mean {init.mean():.2f})")
+        ax.hist(init, bins=bins, weights=np.full(init.size, 1.0 / init.size), color="0.6", alpha=0.8,
+                label=f"initial (mean {init.mean():.2f})")
         for j, (name, v) in enumerate(pooled.items()):
-            ax.hist(v, bins=bins, histtype="step", lw=1.8, color=f"C{j}", label=f"{name} learned (mean {v.mean():.2f}, std {v.std():.2f})")
+            ax.hist(v, bins=bins, weights=np.full(v.size, 1.0 / v.size), histtype="step", lw=1.8, color=f"C{j}",
+                    label=f"{name} learned (mean {v.mean():.2f}, std {v.std():.2f})")
         ax.set_xlabel("threshold")
-        ax.set_ylabel("neurons")
+        ax.set_ylabel("fraction of neurons")
         ax.set_title(f"hidden layer {i + 1} ({init.size} neurons)")
         ax.legend(fontsize=7)
     fig.suptitle(title)

@@ -32,7 +32,7 @@ def test_help_explains(capsys):
     assert "STL" in out and "SL" in out and "TL" in out and "(default 3)" in out
 
 
-@pytest.mark.parametrize("args", [["--hidden", "a,b"], ["--seeds", "0"], ["--epochs", "-1"]])
+@pytest.mark.parametrize("args", [["--hidden", "a,b"], ["--seeds", "0"], ["--epochs", "-1"], ["--theta-init", "0"]])
 def test_bad_arguments_exit_2(args, capsys):
     ex = _load()
     with pytest.raises(SystemExit) as e:
