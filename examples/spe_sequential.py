@@ -48,6 +48,7 @@ def run(seeds: int, epochs: int, hidden: int, n_train: int | None, lr: float, ba
         Xtr, Xte = rows(xtr), rows(xte)
         for depth in DEPTHS:
             for name, spe in NEURONS:
+                torch.set_num_threads(1)  # again each time: numba's parallel reference kernels reset the shared OpenMP count
                 net = seq_net(depth, hidden, base, spe, seed=seed)
                 r = train(net, Xtr, ytr, epochs=epochs, lr=lr, seed=seed)
                 rec = results.setdefault(f"{depth}-layer {name}", {"depth": depth, "neuron": name, "acc": [], "grad": [], "seconds": []})
