@@ -41,4 +41,7 @@ def test_quick_run_prints_table_and_writes_plot(tmp_path, capsys):
     png = tmp_path / "grad_norms.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = json.loads((tmp_path / "results.json").read_text())
-    assert set(res["results"]) == {"2-layer LIF", "2-layer SPE(LIF)", "8-layer LIF", "8-layer SPE(LIF)"}
+    assert set(res["results"]) == {"compiled", "2-layer LIF", "2-layer SPE(LIF)", "8-layer LIF", "8-layer SPE(LIF)"}
+    c = res["results"]["compiled"]
+    assert "int_spe_lif" in c["ops"] and 0.0 <= c["compiled"] <= 1.0
+    assert "Post-training quantization" in out
