@@ -14,18 +14,36 @@ the weights only (SL) or the thresholds only (TL). This package holds the recipe
 
 ``examples/stl_digits.py`` runs the ablation on scikit-learn's 8x8 digits; ``docs/stl.md``
 describes the recipe.
+
+Importing this package does not import torch (the names below load lazily from their
+submodules; ``encode`` is numpy only), so scans of ``spikeforge.models`` stay torch-free.
 """
 
-from .deploy import STL_TARGETS, CompiledSTL, compile_stl, run_compiled
-from .encode import rate_encode
-from .net import (STL_BETA, STL_MODES, STL_SURROGATE_ALPHA, STL_THETA_INIT, STLMode, build_stl_net, set_stl_mode,
-                  stl_neuron, stl_neurons, stl_thresholds)
-from .plot import plot_thresholds
-from .train import TEST_SEED, TrainConfig, TrainResult, stl_accuracy, stl_readout, train_stl
+from importlib import import_module
 
-__all__ = [
-    "STL_BETA", "STL_MODES", "STL_SURROGATE_ALPHA", "STL_TARGETS", "STL_THETA_INIT", "TEST_SEED",
-    "CompiledSTL", "STLMode", "TrainConfig", "TrainResult",
-    "build_stl_net", "compile_stl", "plot_thresholds", "rate_encode", "run_compiled", "set_stl_mode",
-    "stl_accuracy", "stl_neuron", "stl_neurons", "stl_readout", "stl_thresholds", "train_stl",
-]
+# public name -> submodule
+_LAZY = {
+    "STL_TARGETS": "deploy", "CompiledSTL": "deploy", "compile_stl": "deploy", "run_compiled": "deploy",
+    "rate_encode": "encode",
+    "STL_BETA": "net", "STL_MODES": "net", "STL_SURROGATE_ALPHA": "net", "STL_THETA_INIT": "net", "STLMode": "net",
+    "build_stl_net": "net", "set_stl_mode": "net", "stl_neuron": "net", "stl_neurons": "net", "stl_thresholds": "net",
+    "plot_thresholds": "plot",
+    "TEST_SEED": "train", "TrainConfig": "train", "TrainResult": "train", "stl_accuracy": "train",
+    "stl_readout": "train", "train_stl": "train",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    try:
+        sub = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(f"{__name__}.{sub}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -250,3 +250,14 @@ def test_plot_thresholds_writes_png(tmp_path):
 def test_targets_are_the_two_threshold_forms():
     assert STL_TARGETS == ("loihi2", "loihi2-shared-threshold")
     assert len(stl_neurons(build_stl_net("SL", hidden=(3, 4, 5)))) == 3
+
+
+def test_package_import_and_rate_code_need_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, spikeforge.models.stl as s; s.rate_encode([[0.5]], 2, 0); "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(sorted(s.__all__) == sorted(set(s.__all__) & set(dir(s))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
