@@ -83,6 +83,10 @@ EVENT_KINDS: dict[str, Callable] = {
     "int_li": _graded,
     "mtc": _graded,
     "int_mtc": _graded,
+    "spe_lif": _binary,
+    "int_spe_lif": _binary,
+    "spe_asn": _graded,
+    "int_spe_asn": _int_asn,
 }
 
 

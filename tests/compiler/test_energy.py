@@ -212,3 +212,11 @@ def test_cli_energy(tmp_path, rng, capsys) -> None:
         _cli(["energy", str(tmp_path / "p.h5"), "--input", str(tmp_path / "bad.npy")])
     with pytest.raises(BadInput, match="--target float has no core limits"):
         _cli(["energy", str(tmp_path / "p.h5"), "--input", str(tmp_path / "x.npy"), "--target", "float"])
+
+
+def test_every_neuron_op_has_an_event_rule() -> None:
+    """A new neuron op (e.g. the SPE ops) must say how its output counts as events."""
+    from spikeforge.compiler.energy import EVENT_KINDS
+    from spikeforge.compiler.ir import NEURON_OPS
+
+    assert NEURON_OPS - set(EVENT_KINDS) == set()
