@@ -265,24 +265,45 @@ class EnergyReport:
             json.dump(self.as_dict(), f, indent=1)
 
     def plot(self, path: str | os.PathLike) -> None:
-        """Bar chart PNG (atomically): joules per layer stacked by component, plus static."""
+        """Bar chart PNG (atomically), per inference, in two panels.
+
+        Left: dynamic energy per layer, stacked by component (static power is left out, so
+        the layers stay readable when it dominates). Right: the totals on a log scale:
+        dynamic, static (its assumed power x run time), and the 45 nm ANN/SNN op proxies.
+        """
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        names = [r.name for r in self.layers] + ["static"]
-        fig, ax = plt.subplots(figsize=(max(5.0, 1.0 + 0.9 * len(names)), 4.0))
+        names = [r.name for r in self.layers]
+        fig, (ax, ax2) = plt.subplots(
+            1, 2, figsize=(max(8.0, 4.5 + 0.9 * len(names)), 4.2), gridspec_kw={"width_ratios": [max(2, len(names)), 3]}
+        )
         bottom = np.zeros(len(names))
         for comp in COMPONENTS:
-            vals = np.array([r.joules[comp] for r in self.layers] + [0.0])
+            vals = np.array([r.joules[comp] for r in self.layers]) / self.batch
             ax.bar(names, vals, bottom=bottom, label=comp)
             bottom += vals
-        ax.bar(names, [0.0] * len(self.layers) + [self.static_joules], bottom=bottom, label="static", color="0.6")
-        ax.set_ylabel("energy (J), whole run")
-        ax.set_title(f"{self.target}: {self.total_joules:.3g} J total, {self.per_inference_joules:.3g} J/inference")
-        ax.legend()
+        ax.set_ylabel("dynamic energy per inference (J)")
+        ax.set_title(f"{self.target}: dynamic energy by layer")
+        ax.legend(fontsize=8)
         ax.tick_params(axis="x", rotation=30)
+        totals = {
+            "dynamic": self.dynamic_joules / self.batch,
+            "static": self.static_joules / self.batch,
+            "total": self.per_inference_joules,
+            "ANN (45 nm MAC)": self.ann_joules,
+            "SNN (45 nm AC/MAC)": self.snn_proxy_joules,
+        }
+        colors = ["tab:blue", "0.6", "k", "tab:red", "tab:green"]
+        bars = ax2.bar(list(totals), [max(v, 1e-30) for v in totals.values()], color=colors)
+        for b, v in zip(bars, totals.values()):
+            ax2.annotate(f"{v:.2g}", (b.get_x() + b.get_width() / 2, max(v, 1e-30)), ha="center", va="bottom", fontsize=8)
+        ax2.set_yscale("log")
+        ax2.set_ylabel("J per inference (log)")
+        ax2.set_title(f"totals: {self.per_inference_joules:.3g} J/inference")
+        ax2.tick_params(axis="x", rotation=30, labelsize=8)
         fig.tight_layout()
         try:
             with atomic_path(path, suffix=".png") as tmp:
