@@ -52,7 +52,7 @@ import numpy as np
 
 from ..asn import spec as asn_spec
 from ..lif import spec as lif_spec
-from ..lif.spec import OVERFLOW_TEXT, Counters
+from ..lif.spec import Counters
 from ..quant import ACT_SHIFT, DECAY_BITS, DECAY_UNITY, clip24, decay, round_half_up, wrap24
 
 __all__ = [
@@ -260,49 +260,37 @@ _PRED = (
     "pr = clip24(pr_in)",
 )
 
+
+def _declaration(op: str, base: IntNeuronDecl, drive: str, charge: str, doc: str) -> IntNeuronDecl:
+    """``base``'s declaration with the prediction inserted: the base's statements are reused.
+
+    The one base statement that adds the drive ``drive`` (synaptic current plus bias) to the
+    membrane gets ``x = drive``, the prediction update, and then the same statement with
+    ``x + pr`` in place of the drive; ``charge`` (the ``q`` of the next step) comes last.
+    """
+    update: list[str] = []
+    for stmt in base.update:
+        update += [f"x = {drive}", *_PRED, stmt.replace(drive, "x + pr")] if drive in stmt else [stmt]
+    if sum(drive in stmt for stmt in base.update) != 1:
+        raise AssertionError(f"{op}: the drive {drive!r} must appear in exactly one statement of {base.op}")
+    return IntNeuronDecl(
+        op=op,
+        params=PARAM_BITS[op],
+        states={k: 24 for k in STATE[op]},
+        update=(*update, charge),
+        constants=base.constants,
+        counters=base.counters,
+        emission_max=base.emission_max,
+        doc=doc,
+    )
+
+
+_LIF_DECL = next(d for d in lif_spec.DECLARATIONS if d.op == "int_lif")
+_ASN_DECL = next(d for d in asn_spec.DECLARATIONS if d.op == "int_asn")
+
 DECLARATIONS = (
-    IntNeuronDecl(
-        op="int_spe_lif",
-        params=PARAM_BITS["int_spe_lif"],
-        states={k: 24 for k in STATE["int_spe_lif"]},
-        constants={"subtract": lif_spec._subtract},
-        counters={"n_wrap": OVERFLOW_TEXT["wrap"], "n_sat": OVERFLOW_TEXT["saturate"]},
-        update=(
-            "u_in = decay(u, du + 1) + shl(a, 6)",
-            "n_wrap += wraps24(u_in)",
-            "u = wrap24(u_in)",
-            "x = u + shl(bias_mant, bias_exp)",
-            *_PRED,
-            "v_in = decay(v, dv) + x + pr",
-            "n_sat += sats24(v_in)",
-            "v_new = clip24(v_in)",
-            "y = gt(v_new, shl(vth, 6))",
-            "v = v_new - y * (subtract * shl(vth, 6) + (1 - subtract) * v_new)",
-            "q = y * shl(vth, 6)",
-        ),
-        emission_max=lambda attrs: 1,
-        doc="SPE around Lava's LIF (spikes 0/1; prediction current pr)",
-    ),
-    IntNeuronDecl(
-        op="int_spe_asn",
-        params=PARAM_BITS["int_spe_asn"],
-        states={k: 24 for k in STATE["int_spe_asn"]},
-        constants={"alpha": lambda attrs: int(attrs.get("alpha", 0)), "D": lambda attrs: int(attrs["D"])},
-        counters={"n_sat": OVERFLOW_TEXT["saturate"]},
-        update=(
-            "x = shl(a, 6) + bias",
-            *_PRED,
-            "U_in = decay(v, dv) + x + pr",
-            "n_sat += sats24(U_in)",
-            "U = clip24(U_in)",
-            "c = clip(shr(U + shl(1, p - 1), p), alpha, alpha + D)",
-            "r = U - shl(c, p)",
-            "n_sat += sats24(r)",
-            "v = clip24(r)",
-            "y = c - alpha",
-            "q = shl(c, p)",
-        ),
-        emission_max=lambda attrs: int(attrs["D"]),
-        doc="SPE around the ASN / NASN / I-LIF (graded spikes c - alpha in [0, D]; prediction current pr)",
-    ),
+    _declaration("int_spe_lif", _LIF_DECL, "u + shl(bias_mant, bias_exp)", "q = y * shl(vth, 6)",
+                 "SPE around Lava's LIF (spikes 0/1; prediction current pr)"),
+    _declaration("int_spe_asn", _ASN_DECL, "shl(a, 6) + bias", "q = shl(c, p)",
+                 "SPE around the ASN / NASN / I-LIF (graded spikes c - alpha in [0, D]; prediction current pr)"),
 )
