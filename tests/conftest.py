@@ -62,3 +62,15 @@ def lava_python() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return py
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (training is many times faster on this busy 2-core
+    machine), the previous count restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -4,21 +4,16 @@ torch, reference == Lava == Brian2 digital)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.examples.example_module import load_example
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("convex_xor_example", ROOT / "examples" / "convex_xor.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("convex_xor")
 
 
 def test_settings_are_consistent():

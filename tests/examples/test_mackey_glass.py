@@ -4,21 +4,16 @@ runs (float equal to torch)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.examples.example_module import load_example
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("mackey_glass_example", ROOT / "examples" / "mackey_glass.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("mackey_glass")
 
 
 def test_series_and_split():

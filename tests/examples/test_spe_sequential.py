@@ -3,21 +3,16 @@ in [0, 100]), the gradient-norm plot and results.json."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.examples.example_module import load_example
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("spe_sequential_example", ROOT / "examples" / "spe_sequential.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("spe_sequential")
 
 
 def test_rows_feed_one_row_per_step():

@@ -4,21 +4,16 @@ arguments."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.examples.example_module import load_example
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("stl_digits_example", ROOT / "examples" / "stl_digits.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("stl_digits")
 
 
 def test_help_explains(capsys):

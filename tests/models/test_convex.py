@@ -22,12 +22,7 @@ XOR_SPEC = BranchSpec(n_in=2)
 XOR_KW = dict(w_std=2.0, b_std=0.1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

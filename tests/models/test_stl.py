@@ -17,12 +17,7 @@ from spikeforge.models.stl import (STL_MODES, STL_TARGETS, TEST_SEED, TrainConfi
 from spikeforge.models.surrogate import ATan
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _digits(n_train: int = 400):
