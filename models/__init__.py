@@ -4,7 +4,7 @@ The torch modules are loaded lazily (module-level ``__getattr__``) so that impor
 package, or its numpy-only submodules (``spikeforge.models.<neuron>.spec``), never imports torch.
 """
 
-from importlib import import_module
+from .lazy import lazy_attributes
 
 # public name -> (submodule, attribute)
 _LAZY = {
@@ -55,15 +55,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    try:
-        sub, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(f"{__name__}.{sub}"), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

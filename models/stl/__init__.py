@@ -19,10 +19,10 @@ Importing this package does not import torch (the names below load lazily from t
 submodules; ``encode`` is numpy only), so scans of ``spikeforge.models`` stay torch-free.
 """
 
-from importlib import import_module
+from ..lazy import lazy_attributes
 
 # public name -> submodule
-_LAZY = {
+_SUBMODULE = {
     "STL_TARGETS": "deploy", "CompiledSTL": "deploy", "compile_stl": "deploy", "run_compiled": "deploy",
     "rate_encode": "encode",
     "STL_BETA": "net", "STL_MODES": "net", "STL_SURROGATE_ALPHA": "net", "STL_THETA_INIT": "net", "STLMode": "net",
@@ -32,18 +32,6 @@ _LAZY = {
     "stl_readout": "train", "train_stl": "train",
 }
 
+_LAZY = {name: (sub, name) for name, sub in _SUBMODULE.items()}
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    try:
-        sub = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(f"{__name__}.{sub}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
