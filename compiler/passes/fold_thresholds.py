@@ -16,8 +16,9 @@ from ..errors import GraphError
 from ..ir import Graph
 from .issues import where
 
-#: Spiking ops with a threshold.
-THRESHOLD_OPS = ("lif", "cuba_lif")
+#: Spiking ops with a threshold. ``spe_lif`` too: its prediction current is fed by the drive
+#: ``g x + b`` and the spike charge ``theta s``, both scaled by ``c_i`` with the membrane.
+THRESHOLD_OPS = ("lif", "cuba_lif", "spe_lif")
 
 
 def fold_thresholds(g: Graph) -> Graph:

@@ -91,6 +91,11 @@ def make_verify_integer(target: Target = LOIHI2) -> Callable[[Graph], Graph]:
                 if a.size and (a.min() < lo or a.max() > hi):
                     bad = a.min() if a.min() < lo else a.max()
                     raise QuantizationError(f"{w_}: node '{n.name}' ({n.op}) parameter '{k}' = {int(bad)} is beyond the limit [{lo}, {hi}]")
+            if not target.per_neuron_threshold and "vth" in n.params and np.unique(np.asarray(n.params["vth"])).size > 1:
+                raise QuantizationError(
+                    f"{w_}: node '{n.name}' ({n.op}) has {np.unique(np.asarray(n.params['vth'])).size} different thresholds 'vth', "
+                    f"but target '{target.name}' allows one per layer (fold_thresholds supports: lif, cuba_lif, spe_lif)"
+                )
             if n.op == "input":
                 missing = [k for k in ("exp", "bits", "signed") if k not in n.attrs]
                 if missing:

@@ -173,6 +173,28 @@ def test_fold_thresholds_keeps_spikes(reset: str) -> None:
     assert 0 < before.probes["n1"].mean() < 1
 
 
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_fold_thresholds_keeps_spe_spikes(reset: str) -> None:
+    """SPE(LIF): the prediction current scales with the membrane, so the fold is exact too."""
+    torch = pytest.importorskip("torch")
+    from spikeforge.models import LIF, SPE
+
+    torch.manual_seed(0)
+    base = LIF(beta=0.8, threshold=1.0, reset=reset, learn_threshold=True, shape=(6,))
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6), SPE(base, kappa=0.3), torch.nn.Linear(6, 3), LIF(beta=0.9))
+    with torch.no_grad():
+        base.threshold.copy_(torch.linspace(0.3, 1.2, 6))
+    x = np.random.default_rng(11).random((40, 6, 4)) * 2
+    g = float_graph(sf.trace(net, torch.from_numpy(x[:, :1]).float()))
+    (name,) = [k for k, n in g.nodes.items() if n.op == "spe_lif"]
+    before = run_graph(g, x, probes=[name])
+    g1 = fold_thresholds(g)
+    assert np.all(g1.nodes[name].params["v_threshold"] == pytest.approx(1.2))
+    _same(before, run_graph(g1, x, probes=[name]), [name])
+    _same(before, run_graph(move_biases(fold_gains(g1)), x, probes=[name]), [name])
+    assert 0 < before.probes[name].mean() < 1
+
+
 def test_shared_threshold_target_gives_one_vth_per_layer() -> None:
     rng = np.random.default_rng(9)
     g = _mlp(lif(6, beta=0.5, th=np.linspace(0.5, 2.0, 6)), li(3), rng)
@@ -190,3 +212,18 @@ def test_fold_thresholds_rejects_nonpositive_thresholds() -> None:
     g = float_graph(_mlp(lif(6, th=np.linspace(-0.5, 1.0, 6)), li(3), rng))
     with pytest.raises(GraphError, match="node 'n1': thresholds must be > 0"):
         fold_thresholds(g)
+
+
+def test_shared_threshold_target_rejects_leftover_per_neuron_thresholds() -> None:
+    """verify_integer: a program for a one-threshold-per-layer target with several thresholds
+    in a layer (an op fold_thresholds did not handle) is an error, not a silent violation."""
+    from spikeforge.compiler.errors import QuantizationError
+    from spikeforge.compiler.passes.verify_integer import make_verify_integer
+    from spikeforge.compiler.targets import TARGETS
+
+    rng = np.random.default_rng(12)
+    g = _mlp(lif(6, beta=0.5, th=np.linspace(0.5, 2.0, 6)), li(3), rng)
+    per = sf.compile(g, target="loihi2", dt=1.0, input_exp=-6)
+    make_verify_integer(TARGETS["loihi2"])(per.graph)
+    with pytest.raises(QuantizationError, match="node 'n1' \\(int_lif\\) has 6 different thresholds 'vth', but target 'loihi2-shared-threshold'"):
+        make_verify_integer(TARGETS["loihi2-shared-threshold"])(per.graph)
