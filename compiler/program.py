@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import h5py
 import numpy as np
@@ -51,19 +51,53 @@ def _span(a: Any) -> str:
     return f"{lo}" if lo == hi else f"{lo}..{hi}"
 
 
-def _int_info(n: Node) -> str:
-    """Number formats of an integer node, for :meth:`Program.summary`."""
+def _input_info(n: Node) -> str:
+    a = n.attrs
+    return f"x = int{a['bits']}{'' if a['signed'] else 'u'} * 2^{a['exp']}" if "exp" in a else ""
+
+
+def _syn_info(n: Node) -> str:
+    return f"|w| <= {int(np.abs(n.params['weight']).max(initial=0))} wexp={_span(n.params['wexp'])}"
+
+
+def _lif_info(n: Node) -> str:
     p = n.params
-    if n.op == "input" and "exp" in n.attrs:
-        return f"x = int{n.attrs['bits']}{'' if n.attrs['signed'] else 'u'} * 2^{n.attrs['exp']}"
-    if n.op in ("int_dense", "int_conv1d", "int_conv2d"):
-        return f"|w| <= {int(np.abs(p['weight']).max(initial=0))} wexp={_span(p['wexp'])}"
-    if n.op in ("int_lif", "int_li"):
-        s = f"p={_span(p['p'])} du={_span(p['du'])} dv={_span(p['dv'])} bias={_span(np.left_shift(p['bias_mant'], p['bias_exp']))}"
-        return s + (f" vth={_span(p['vth'])} reset={n.attrs.get('reset', 'zero')}" if n.op == "int_lif" else "")
-    if n.op == "int_asn":
-        return f"p={_span(p['p'])} dv={_span(p['dv'])} bias={_span(p['bias'])} alpha={n.attrs['alpha']} D={n.attrs['D']} N={n.attrs['N']}"
-    return ""
+    s = f"p={_span(p['p'])} du={_span(p['du'])} dv={_span(p['dv'])} bias={_span(np.left_shift(p['bias_mant'], p['bias_exp']))}"
+    return s + (f" vth={_span(p['vth'])} reset={n.attrs.get('reset', 'zero')}" if n.op != "int_li" else "")
+
+
+def _asn_info(n: Node) -> str:
+    p, a = n.params, n.attrs
+    return f"p={_span(p['p'])} dv={_span(p['dv'])} bias={_span(p['bias'])} alpha={a.get('alpha', 0)} D={a['D']} N={a.get('N', '')}"
+
+
+def _spe_info(base: Callable[[Node], str]) -> Callable[[Node], str]:
+    return lambda n: f"{base(n)} kc={_span(n.params['kc'])}"
+
+
+def _mtc_info(n: Node) -> str:
+    return f"24-bit states, tanh table {np.asarray(n.params['lut']).size} x 12 bit, out_bits={n.attrs.get('out_bits', '')}"
+
+
+#: Integer op -> its number formats for :meth:`Program.summary`.
+_INT_INFO: dict[str, Callable[[Node], str]] = {
+    "input": _input_info,
+    "int_dense": _syn_info,
+    "int_conv1d": _syn_info,
+    "int_conv2d": _syn_info,
+    "int_lif": _lif_info,
+    "int_li": _lif_info,
+    "int_asn": _asn_info,
+    "int_spe_lif": _spe_info(_lif_info),
+    "int_spe_asn": _spe_info(_asn_info),
+    "int_mtc": _mtc_info,
+}
+
+
+def _int_info(n: Node) -> str:
+    """Number formats of an integer node, for :meth:`Program.summary` ("" for other ops)."""
+    f = _INT_INFO.get(n.op)
+    return f(n) if f else ""
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ def test_loihi2_program_is_integer_and_equals_the_spec_step():
     assert all(np.asarray(v).dtype == np.int64 for v in node.params.values())
     np.testing.assert_array_equal(node.params["lut"], spec.tanh_lut())
     assert node.attrs["out_bits"] == spec.OUT_BITS
+    assert f"tanh table {spec.tanh_lut().size} x 12 bit, out_bits={spec.OUT_BITS}" in prog.summary()
     tr = sf.run(prog, x, probes=["_0", "_1.membrane"])
     # the normative step over the program's own synaptic input gives the same integers
     state = spec.init_state(x.shape[1], node.out_shape[0])

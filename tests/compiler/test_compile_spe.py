@@ -57,3 +57,15 @@ def test_bad_kappa_metadata_is_one_clear_error():
     del sub.nodes["neuron"].metadata["kappa"]
     with pytest.raises(GraphError, match="lacks the metadata 'kappa'"):
         from_nir(g)
+
+
+def test_integer_summary_shows_the_base_formats_and_kappa_code():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(Seq(torch.nn.Linear(3, 6)), SPE(LIF(0.8, 1.0), 0.3), Seq(torch.nn.Linear(6, 2)), LIF(0.9, 1.0)).double()
+    x = torch.rand(5, 2, 3, dtype=torch.float64)
+    prog = sf.compile(sf.trace(net, x), target="loihi2", calibration=x.numpy())
+    (node,) = [n for n in prog.graph.nodes.values() if n.op == "int_spe_lif"]
+    line = next(ln for ln in prog.summary().splitlines() if ln.split()[0] == node.name)
+    kc = np.unique(node.params["kc"])
+    assert " vth=" in line and " du=" in line
+    assert line.endswith(f" kc={kc[0]}" if kc.size == 1 else f" kc={kc[0]}..{kc[-1]}")
