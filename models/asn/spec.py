@@ -31,6 +31,11 @@ def init_state(batch: int, n: int) -> dict:
     return {"v": np.zeros((batch, n), np.int64)}
 
 
+def drive(a: np.ndarray, p: dict) -> np.ndarray:
+    """What a step adds to the decayed membrane: ``(a << 6) + bias`` (int64)."""
+    return np.left_shift(np.asarray(a, dtype=np.int64), ACT_SHIFT) + np.asarray(p["bias"], np.int64)
+
+
 def step(state: dict, a: np.ndarray, p: dict, alpha: int, D: int, counters: Counters | None = None) -> np.ndarray:
     """Advance one step (in place on ``state``); return the graded emission ``c - alpha``.
 
@@ -46,9 +51,8 @@ def step(state: dict, a: np.ndarray, p: dict, alpha: int, D: int, counters: Coun
         Emissions in ``[0, D]`` (int64, ``(B, N)``).
     """
     c_ = counters if counters is not None else Counters()
-    a = np.asarray(a, dtype=np.int64)
     unit = np.asarray(p["p"], dtype=np.int64)
-    U, ns = clip24(decay(state["v"], p["dv"]) + np.left_shift(a, ACT_SHIFT) + np.asarray(p["bias"], np.int64))
+    U, ns = clip24(decay(state["v"], p["dv"]) + drive(a, p))
     c_.saturate += ns
     c = np.clip(np.right_shift(U + np.left_shift(1, unit - 1), unit), alpha, alpha + D)
     v, nr = clip24(U - np.left_shift(c, unit))  # a window above U (alpha > 0) can push it past 24 bits

@@ -50,6 +50,25 @@ def init_state(batch: int, n: int) -> dict:
     return {"u": np.zeros((batch, n), np.int64), "v": np.zeros((batch, n), np.int64)}
 
 
+def current(u: np.ndarray, a: np.ndarray, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The current update :math:`u_t = \\mathrm{wrap}_{24}(\\mathrm{decay}(u_{t-1}, d_u + 1) + (a_t \\ll 6))`.
+
+    Returns:
+        ``(u_t, wraps)``: the new current and the number of wrapped elements.
+    """
+    return wrap24(decay(u, np.asarray(p["du"]) + 1) + np.left_shift(np.asarray(a, dtype=np.int64), ACT_SHIFT))
+
+
+def bias(p: dict) -> np.ndarray:
+    """The bias in membrane LSBs, ``bias_mant << bias_exp`` (int64)."""
+    return np.left_shift(np.asarray(p["bias_mant"], np.int64), np.asarray(p["bias_exp"], np.int64))
+
+
+def threshold(p: dict) -> np.ndarray:
+    """The threshold in membrane LSBs, ``vth << 6`` (int64)."""
+    return np.left_shift(np.asarray(p["vth"], np.int64), ACT_SHIFT)
+
+
 def step(state: dict, a: np.ndarray, p: dict, reset: str = "zero", spiking: bool = True, counters: Counters | None = None):
     """Advance one step (in place on ``state``) and return the output.
 
@@ -65,17 +84,15 @@ def step(state: dict, a: np.ndarray, p: dict, reset: str = "zero", spiking: bool
         Spikes (0/1 int64) or, for ``int_li``, the voltage ``v``.
     """
     c = counters if counters is not None else Counters()
-    a = np.asarray(a, dtype=np.int64)
-    u, nw = wrap24(decay(state["u"], np.asarray(p["du"]) + 1) + np.left_shift(a, ACT_SHIFT))
-    bias = np.left_shift(np.asarray(p["bias_mant"], np.int64), np.asarray(p["bias_exp"], np.int64))
-    v, ns = clip24(decay(state["v"], p["dv"]) + u + bias)
+    u, nw = current(state["u"], a, p)
+    v, ns = clip24(decay(state["v"], p["dv"]) + u + bias(p))
     c.wrap += nw
     c.saturate += ns
     state["u"] = u
     if not spiking:
         state["v"] = v
         return v.copy()
-    th = np.left_shift(np.asarray(p["vth"], np.int64), ACT_SHIFT)
+    th = threshold(p)
     s = v > th
     if reset == "zero":
         v = np.where(s, 0, v)

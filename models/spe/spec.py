@@ -53,7 +53,7 @@ import numpy as np
 from ..asn import spec as asn_spec
 from ..lif import spec as lif_spec
 from ..lif.spec import Counters
-from ..quant import ACT_SHIFT, DECAY_BITS, DECAY_UNITY, clip24, decay, round_half_up, wrap24
+from ..quant import DECAY_BITS, DECAY_UNITY, clip24, round_half_up
 
 __all__ = [
     "KAPPA_BITS", "FLOAT_OPS", "INT_OPS", "BASE_OF", "SPE_OPS", "STATE", "STATE_BITS", "PARAM_BITS",
@@ -167,17 +167,12 @@ class IntBase:
     charge: Callable
 
 
-def _lif_bias(p: dict) -> np.ndarray:
-    return np.left_shift(np.asarray(p["bias_mant"], np.int64), np.asarray(p["bias_exp"], np.int64))
-
-
 def _lif_drive(state: dict, a: np.ndarray, p: dict) -> np.ndarray:
-    u, _ = wrap24(decay(state["u"], np.asarray(p["du"]) + 1) + np.left_shift(a, ACT_SHIFT))
-    return u + _lif_bias(p)
+    return lif_spec.current(state["u"], a, p)[0] + lif_spec.bias(p)
 
 
 def _lif_inject(p: dict, pr: np.ndarray) -> dict:
-    return {**p, "bias_mant": _lif_bias(p) + pr, "bias_exp": np.zeros_like(pr)}
+    return {**p, "bias_mant": lif_spec.bias(p) + pr, "bias_exp": np.zeros_like(pr)}
 
 
 def _lif_step(state, a, p, attrs, c):
@@ -185,11 +180,11 @@ def _lif_step(state, a, p, attrs, c):
 
 
 def _lif_charge(y, p, attrs):
-    return y * np.left_shift(np.asarray(p["vth"], np.int64), ACT_SHIFT)
+    return y * lif_spec.threshold(p)
 
 
 def _asn_drive(state: dict, a: np.ndarray, p: dict) -> np.ndarray:
-    return np.left_shift(a, ACT_SHIFT) + np.asarray(p["bias"], np.int64)
+    return asn_spec.drive(a, p)
 
 
 def _asn_inject(p: dict, pr: np.ndarray) -> dict:
