@@ -395,8 +395,8 @@ def energy(prog, trace, target: str | Target = "loihi2", table: str | EnergyTabl
         raise SpikeforgeError(f"target '{t.name}' has no energy table; pass table= one of the energy tables (e.g. 'loihi2') or use target='loihi2'")
     names = activity_probes(prog)
     ev = _events(prog, trace, names)
-    m = mapping if mapping is not None else map_program(prog, t)
     projs = projections(prog)
+    m = mapping if mapping is not None else map_program(prog, t, projs)
     inp = prog.input_name
     g = prog.graph
     T, B = next(iter(ev.values()))[0].shape[:2]

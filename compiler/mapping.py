@@ -29,12 +29,14 @@ and the limit.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
 
 from .errors import SpikeforgeError
+from .fsutil import atomic_path
 from .targets import TARGETS, CoreLimits, Target, get_target
 
 #: Name of the virtual source node of the program's input in the core graph.
@@ -157,6 +159,31 @@ class MappingReport:
             )
         return "\n".join(rows)
 
+    def plot(self, path: str | os.PathLike) -> None:
+        """Per-core utilisation (neurons, synapse memory, fan-in) as grouped bars, labelled by
+        layer: a PNG, written atomically."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        keys = ("neurons", "synapse_memory", "fan_in")
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.5 + 1.2 * len(self.cores)), 3.8))
+        pos = np.arange(len(self.cores))
+        for k, key in enumerate(keys):
+            ax.bar(pos + (k - 1) * 0.27, [100 * c.utilisation[key] for c in self.cores], width=0.27, label=key.replace("_", " "))
+        ax.set_xticks(pos, [f"core {c.index}\n{c.layer}\n[{c.start}:{c.stop}]" for c in self.cores], fontsize=8)
+        ax.set_ylabel("utilisation of the core limit (%)")
+        ax.set_ylim(0, 105)
+        ax.set_title(f"mapping onto {self.target}: {self.cores_used} cores on {self.chips_used} chip(s)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        try:
+            with atomic_path(path, suffix=".png") as tmp:
+                fig.savefig(tmp, dpi=100, format="png")
+        finally:
+            plt.close(fig)
+
     def as_dict(self) -> dict:
         """Plain-JSON form (cores and per-layer core lists; routes are summarised)."""
         return {
@@ -278,7 +305,7 @@ def _routes(src: str, n_src: int, projs, cores: list[CoreRecord], layers: dict, 
     return Routes(src, z, z.copy(), z.copy(), np.zeros((n_src, 1), dtype=np.int64), fan_out, by_dst)
 
 
-def map_program(prog, target: str | Target = "loihi2") -> MappingReport:
+def map_program(prog, target: str | Target = "loihi2", projs: list | None = None) -> MappingReport:
     """Partition and place a program's neuron layers onto the cores of ``target``.
 
     Args:
@@ -286,6 +313,8 @@ def map_program(prog, target: str | Target = "loihi2") -> MappingReport:
             connectivity is what counts; float weights are charged ``weight_bits`` of the
             target).
         target: Target name or :class:`Target` with ``core`` limits.
+        projs: The program's :func:`~spikeforge.backends.projections.projections`, when the
+            caller has them already (they are computed otherwise).
 
     Returns:
         The :class:`MappingReport`.
@@ -302,7 +331,7 @@ def map_program(prog, target: str | Target = "loihi2") -> MappingReport:
         raise SpikeforgeError(f"target '{t.name}' has no core limits to map onto; targets with core limits: {with_core}")
     lim = t.core
     g = prog.graph
-    projs = projections(prog)
+    projs = projections(prog) if projs is None else projs
     srcs = groups(prog)
     inp = prog.input_name
     sizes = {m: _size(g.nodes[m].out_shape) for m in srcs}

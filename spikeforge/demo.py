@@ -97,30 +97,6 @@ def load_model():
     return net, info
 
 
-def _mapping_plot(path: Path, mapping) -> None:
-    """Per-core utilisation (neurons, synapse memory, fan-in) as grouped bars, labelled by layer."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cores = mapping.cores
-    keys = ("neurons", "synapse_memory", "fan_in")
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.5 + 1.2 * len(cores)), 3.8))
-    pos = np.arange(len(cores))
-    for k, key in enumerate(keys):
-        ax.bar(pos + (k - 1) * 0.27, [100 * c.utilisation[key] for c in cores], width=0.27, label=key.replace("_", " "))
-    ax.set_xticks(pos, [f"core {c.index}\n{c.layer}\n[{c.start}:{c.stop}]" for c in cores], fontsize=8)
-    ax.set_ylabel("utilisation of the core limit (%)")
-    ax.set_ylim(0, 105)
-    ax.set_title(f"mapping onto {mapping.target}: {mapping.cores_used} cores on {mapping.chips_used} chip(s)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-
-
 def _lava_missing() -> str | None:
     """Why the Lava backend cannot run here, or ``None`` when its worker environment exists."""
     from spikeforge.backends.lava.runner import lava_python
@@ -134,8 +110,6 @@ def _lava_missing() -> str | None:
 
 
 def _stage(i: int, n: int, text: str) -> None:
-    import sys
-
     print(f"[{i}/{n}] {text}", file=sys.stderr, flush=True)
 
 
@@ -238,7 +212,7 @@ def run_demo(out_dir: str | os.PathLike = "out/demo", n_samples: int = 360, batc
     en = sf.energy(prog, ref, target="loihi2")
     en.to_json(out / "energy.json")
     en.plot(out / "energy.png")
-    _mapping_plot(out / "mapping.png", en.mapping)
+    en.mapping.plot(out / "mapping.png")
     _atomic_write(out / "mapping.md", en.mapping.table() + "\n")
 
     _stage(5, stages, f"write the report to {out}")
@@ -275,7 +249,7 @@ def run_demo(out_dir: str | os.PathLike = "out/demo", n_samples: int = 360, batc
     md = [
         "# spikeforge demo", "", table, "",
         f"## Verification: {' vs '.join(backends)}", "",
-        f"![raster](raster.png)", "",
+        "![raster](raster.png)", "",
         f"Side-by-side raster of {drawn} (T={T}; consecutive digits side by side); red circles mark elements that differ "
         "from the first backend. Traces of every backend in NIR's data format: "
         + ", ".join(f"[traces/traces_{b}.h5](traces/traces_{b}.h5)" for b in rep.traces) + "; details: [verify.json](verify.json).", "",
